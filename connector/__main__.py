@@ -1,0 +1,5 @@
+"""``python -m connector`` is ``bpc``."""
+
+from connector.cli import main
+
+main()

@@ -1,0 +1,211 @@
+"""The ``bpc`` command: keys, DIDs, credentials, the demo and the benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from connector import __version__
+from connector.keystore_cli import CliError, open_keystore
+from credentials import (
+    ISSUE_FORMATS,
+    JWT,
+    RDFC,
+    CredentialsError,
+    DIDResolver,
+    HttpDIDFetcher,
+    VerificationResult,
+    issue_credential,
+    issue_jwt_credential,
+    verify_credential,
+)
+from credentials.keystore import KeystoreError
+
+app = typer.Typer(
+    help="Battery passport connector: battery DIDs, verifiable credentials, data-space access.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+key_app = typer.Typer(help="Manage the keys in the encrypted keystore.", no_args_is_help=True)
+did_app = typer.Typer(help="Mint and inspect DIDs.", no_args_is_help=True)
+vc_app = typer.Typer(help="Issue and verify verifiable credentials.", no_args_is_help=True)
+bench_app = typer.Typer(help="Measure performance against reference implementations.",
+                        no_args_is_help=True)
+app.add_typer(key_app, name="key")
+app.add_typer(did_app, name="did")
+app.add_typer(vc_app, name="vc")
+app.add_typer(bench_app, name="bench")
+
+out = Console(emoji=False, highlight=False)
+err = Console(stderr=True, emoji=False, highlight=False)
+
+KeystoreOption = Annotated[
+    Path | None,
+    typer.Option("--keystore", help="Keystore folder [default: $BPC_KEYSTORE or "
+                 "$XDG_DATA_HOME/bpc/keystore]"),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"bpc {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Battery passport connector."""
+
+
+@key_app.command("new")
+def key_new(label: Annotated[str, typer.Option(help="A note to recognise the key by.")] = "",
+            keystore: KeystoreOption = None) -> None:
+    """Create an Ed25519 key (a did:key) and store it encrypted."""
+    key = open_keystore(keystore, adding=True).new_key(label)
+    out.print(key.key_id, soft_wrap=True)
+
+
+@key_app.command("list")
+def key_list(keystore: KeystoreOption = None) -> None:
+    """List stored keys (no passphrase needed: only public data is shown)."""
+    from rich.table import Table
+
+    from connector.keystore_cli import default_keystore_dir
+    from credentials.keystore import Keystore
+
+    table = Table("key id", "label", "created")
+    for info in Keystore(keystore or default_keystore_dir(), "").list():
+        table.add_row(info.key_id, info.label, info.created_at.isoformat(timespec="seconds"))
+    out.print(table)
+
+
+@did_app.command("mint")
+def did_mint(label: Annotated[str, typer.Option(help="e.g. the battery's serial number")] = "",
+             keystore: KeystoreOption = None) -> None:
+    """Mint a battery DID (did:key); its private key goes into the keystore."""
+    key = open_keystore(keystore, adding=True).new_key(label or "battery")
+    out.print(key.controller, soft_wrap=True)
+
+
+def _read_json_or_jwt(path: Path) -> dict[str, Any] | str:
+    try:
+        text = sys.stdin.read() if str(path) == "-" else path.read_text("utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}") from exc
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        try:
+            return json.loads(stripped, parse_constant=_reject_constant)  # type: ignore[no-any-return]
+        except ValueError as exc:
+            raise CliError(f"{path} is not valid JSON: {exc}") from exc
+    if stripped.count(".") == 2 and " " not in stripped:
+        return stripped
+    raise CliError(f"{path} holds neither a JSON credential nor a compact JWT")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+@vc_app.command("issue")
+def vc_issue(
+    file: Annotated[Path, typer.Argument(help="Unsigned credential (JSON); - for stdin.")],
+    suite: Annotated[str, typer.Option(help=f"One of: {', '.join(ISSUE_FORMATS)}.")] = RDFC,
+    key: Annotated[str | None, typer.Option(help="Key id (DID URL) [default: oldest key].")]
+    = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write here.")] = None,
+    keystore: KeystoreOption = None,
+) -> None:
+    """Sign a credential. The issuer is the key's DID (filled in when absent)."""
+    if suite not in ISSUE_FORMATS:
+        raise CliError(f"unknown suite {suite!r}; use one of {', '.join(ISSUE_FORMATS)}")
+    credential = _read_json_or_jwt(file)
+    if not isinstance(credential, dict):
+        raise CliError("issue takes an unsigned JSON credential, not a JWT")
+    store = open_keystore(keystore)
+    signing_key = store.get(key) if key else store.default_key()
+    if suite == JWT:
+        text = issue_jwt_credential(credential, signing_key)
+    else:
+        text = json.dumps(issue_credential(credential, signing_key, suite=suite), indent=2,
+                          ensure_ascii=False)
+    if output:
+        output.write_text(text + "\n", "utf-8")
+    else:
+        print(text)
+
+
+@vc_app.command("verify")
+def vc_verify(
+    file: Annotated[Path, typer.Argument(help="Credential (JSON or compact JWT); - for stdin.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    allow_http_loopback: Annotated[bool, typer.Option(
+        help="Resolve did:web on loopback hosts over plain http (local test setups).")] = False,
+) -> None:
+    """Verify a credential. Exit code 0 when valid, 1 when not (problems are printed)."""
+    credential = _read_json_or_jwt(file)
+    resolver = DIDResolver(web_fetcher=HttpDIDFetcher(allow_http_loopback=allow_http_loopback))
+    result = asyncio.run(verify_credential(credential, resolver=resolver))
+    if as_json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        print_result(result, out)
+    raise typer.Exit(0 if result.verified else 1)
+
+
+def print_result(result: VerificationResult, console: Console) -> None:
+    if result.verified:
+        console.print(f"[green]valid[/green] {result.format} credential "
+                      f"({result.suite}) issued by {result.issuer}", soft_wrap=True)
+        return
+    console.print(f"[red]invalid[/red] {result.format} credential ({result.suite})",
+                  soft_wrap=True)
+    for problem in result.problems:
+        where = f" at {problem.path}" if problem.path else ""
+        console.print(f"  - [bold]{problem.type}[/bold]{escape(where)}: {escape(problem.message)}",
+                      soft_wrap=True)
+
+
+@app.command("demo")
+def demo() -> None:
+    """Mint battery DIDs, issue and verify their credentials, and catch a tampered one."""
+    from connector.demo import run_demo
+
+    raise typer.Exit(run_demo(out))
+
+
+@bench_app.command("credentials")
+def bench_credentials(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    seconds: Annotated[float, typer.Option(help="Time per measurement round.", min=0.05)] = 0.5,
+    rounds: Annotated[int, typer.Option(help="Rounds per metric (median wins).", min=1)] = 3,
+) -> None:
+    """Issue/verify rates of our suites next to didkit and raw Ed25519, measured in one run."""
+    from connector.bench import BenchmarkUnavailable, credentials_benchmark, render_table
+
+    try:
+        report = credentials_benchmark(seconds=seconds, rounds=rounds)
+    except BenchmarkUnavailable as exc:
+        raise CliError(str(exc)) from exc
+    if as_json:
+        print(json.dumps(report))
+    else:
+        render_table(report, out)
+
+
+def main() -> None:
+    try:
+        app()
+    except (CliError, CredentialsError, KeystoreError) as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
+        sys.exit(2)

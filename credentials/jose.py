@@ -1,0 +1,112 @@
+"""VC-JOSE: credentials as compact JWS with EdDSA (jwcrypto).
+
+VCDM 2.0 credentials are secured as ``application/vc+jwt``: the payload *is* the credential.
+VCDM 1.1 credentials use the older VC-JWT encoding (``vc`` claim plus ``iss``/``nbf``/``jti``/
+``sub``/``exp``), which is what legacy peers and didkit produce and accept.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from jwcrypto import jwk, jws
+from jwcrypto.common import JWException, json_decode
+
+from credentials.errors import MalformedDocument
+from credentials.keys import Ed25519Key, PublicKey
+from credentials.model import data_model, issuer_id
+from credentials.timestamps import format_datetime, parse_datetime
+
+VC_JWT_TYPE = "vc+jwt"
+VP_JWT_TYPE = "vp+jwt"
+
+
+def _jwk(key: Ed25519Key | PublicKey) -> jwk.JWK:
+    return jwk.JWK(**key.jwk())
+
+
+def _epoch(value: Any, path: str) -> int:
+    return int(parse_datetime(value, path=path).timestamp())
+
+
+def credential_claims(credential: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(protected header, claims) for a credential, by its data model."""
+    if data_model(credential) == "2.0":
+        return {"typ": VC_JWT_TYPE, "cty": "vc"}, credential
+    claims: dict[str, Any] = {"iss": issuer_id(credential), "vc": credential}
+    claims["nbf"] = _epoch(credential["issuanceDate"], "issuanceDate")
+    if "expirationDate" in credential:
+        claims["exp"] = _epoch(credential["expirationDate"], "expirationDate")
+    if isinstance(credential.get("id"), str):
+        claims["jti"] = credential["id"]
+    subject = credential.get("credentialSubject")
+    if isinstance(subject, dict) and isinstance(subject.get("id"), str):
+        claims["sub"] = subject["id"]
+    return {"typ": "JWT"}, claims
+
+
+def sign_jwt_credential(credential: dict[str, Any], key: Ed25519Key) -> str:
+    header, claims = credential_claims(credential)
+    return sign_jws({**header, "alg": "EdDSA", "kid": key.key_id}, claims, key)
+
+
+def sign_jws(header: dict[str, Any], claims: dict[str, Any], key: Ed25519Key) -> str:
+    token = jws.JWS(json.dumps(claims, separators=(",", ":"), ensure_ascii=False).encode())
+    token.add_signature(_jwk(key), alg="EdDSA", protected=json.dumps(header))
+    return str(token.serialize(compact=True))
+
+
+def unverified_header(token: str) -> dict[str, Any]:
+    """The protected header, read before verification only to find the key to verify with."""
+    try:
+        parsed = jws.JWS()
+        parsed.deserialize(token)
+        header = parsed.jose_header
+    except (JWException, ValueError, TypeError) as exc:
+        raise MalformedDocument(f"not a compact JWS: {exc}") from exc
+    if not isinstance(header, dict):
+        raise MalformedDocument("JWS header is not a JSON object")
+    if header.get("alg") != "EdDSA":
+        raise MalformedDocument(f"unsupported JWS alg {header.get('alg')!r}; only EdDSA")
+    return header
+
+
+def verify_jws(token: str, public_key: PublicKey) -> dict[str, Any] | None:
+    """The claims when the signature is valid, else None."""
+    try:
+        parsed = jws.JWS()
+        parsed.deserialize(token)
+        parsed.verify(_jwk(public_key), alg="EdDSA")
+        claims = json_decode(parsed.payload)
+    except (JWException, ValueError, TypeError):
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
+def credential_from_claims(claims: dict[str, Any]) -> dict[str, Any]:
+    """The credential a JWT carries; VC-JWT 1.1 registered claims win over ``vc`` fields."""
+    vc = claims.get("vc")
+    if vc is None:
+        return claims
+    if not isinstance(vc, dict):
+        raise MalformedDocument("the vc claim must be a JSON object", path="vc")
+    credential = dict(vc)
+    if "iss" in claims:
+        issuer = credential.get("issuer")
+        credential["issuer"] = ({**issuer, "id": claims["iss"]} if isinstance(issuer, dict)
+                                else claims["iss"])
+
+
+    for claim, field in (("nbf", "issuanceDate"), ("exp", "expirationDate")):
+        if claim in claims:
+            if not isinstance(claims[claim], int | float):
+                raise MalformedDocument(f"JWT claim {claim} must be a number", path=claim)
+            credential[field] = format_datetime(datetime.fromtimestamp(claims[claim], UTC))
+    if "jti" in claims:
+        credential["id"] = claims["jti"]
+    subject = credential.get("credentialSubject")
+    if "sub" in claims and isinstance(subject, dict):
+        credential["credentialSubject"] = {**subject, "id": claims["sub"]}
+    return credential

@@ -1,0 +1,43 @@
+"""Every module imports on its own, and the libraries never import the node."""
+
+from __future__ import annotations
+
+import pkgutil
+import subprocess
+import sys
+
+import pytest
+
+import connector
+import credentials
+import policies
+import vocab
+
+PACKAGES = (connector, credentials, policies, vocab)
+MODULES = sorted(
+    f"{package.__name__}.{info.name}"
+    for package in PACKAGES
+    for info in pkgutil.walk_packages(package.__path__)
+    if info.name != "__main__"
+)
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_module_imports_in_a_fresh_interpreter(module: str) -> None:
+    run = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True,
+                         text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+
+
+@pytest.mark.parametrize("library", ["credentials", "policies", "vocab"])
+def test_libraries_do_not_import_the_connector(library: str) -> None:
+    code = (
+        "import sys, pkgutil, importlib\n"
+        f"import {library} as lib\n"
+        "for info in pkgutil.walk_packages(lib.__path__, lib.__name__ + '.'):\n"
+        "    importlib.import_module(info.name)\n"
+        "bad = sorted(m for m in sys.modules if m == 'connector' or m.startswith('connector.'))\n"
+        "assert not bad, bad\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
