@@ -76,7 +76,9 @@ class HttpDIDFetcher:
 class DIDResolver:
     """Resolves DIDs to documents and DID URLs to Ed25519 public keys."""
 
-    def __init__(self, *, web_fetcher: DIDFetcher | None = None, cache_ttl_s: float = 300.0) -> None:
+    def __init__(
+        self, *, web_fetcher: DIDFetcher | None = None, cache_ttl_s: float = 300.0
+    ) -> None:
         self._web_fetcher = web_fetcher
         self._ttl = cache_ttl_s
         self._cache: dict[str, tuple[float, dict[str, Any]]] = {}
@@ -151,5 +153,7 @@ def public_key_from_method(method: dict[str, Any]) -> PublicKey:
             x = str(jwk["x"])
             return PublicKey(base64.urlsafe_b64decode(x + "=" * (-len(x) % 4)))
     except (KeyError, ValueError) as exc:
-        raise DIDError(f"verification method {method.get('id')} holds no usable key: {exc}") from exc
+        raise DIDError(
+            f"verification method {method.get('id')} holds no usable key: {exc}"
+        ) from exc
     raise DIDError(f"unsupported verification method type {kind!r} (Ed25519 keys only)")

@@ -26,7 +26,9 @@ def parse_datetime(value: object, *, path: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise MalformedDocument(f"{path} is not a valid xsd:dateTime: {value!r}", path=path) from exc
+        raise MalformedDocument(
+            f"{path} is not a valid xsd:dateTime: {value!r}", path=path
+        ) from exc
     if "T" not in text:
         raise MalformedDocument(f"{path} must hold a date and a time: {value!r}", path=path)
     if moment.tzinfo is None:

@@ -171,8 +171,8 @@ class Verifier:
             return
         if (options.require_issuer_binding and controller is not None
                 and vm.split("#", 1)[0] != controller):
-            result.add(ProblemType.ISSUER_MISMATCH,
-                       f"proof key {vm} does not belong to {controller}", "proof.verificationMethod")
+            result.add(ProblemType.ISSUER_MISMATCH, f"proof key {vm} does not belong to "
+                       f"{controller}", "proof.verificationMethod")
         try:
             key = await self.resolver.public_key(vm, str(proof.get("proofPurpose")))
         except CredentialsError as exc:

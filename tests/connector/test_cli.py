@@ -13,7 +13,9 @@ import pytest
 from connector.samples import manufacturing_credential
 
 
-def bpc(*args: str, env: dict[str, str] | None = None, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def bpc(
+    *args: str, env: dict[str, str] | None = None, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "connector", *args],
         capture_output=True,
