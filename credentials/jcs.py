@@ -37,5 +37,5 @@ def canonical_json(document: Any, scan: DocumentScan | None = None) -> bytes:
         raise NumberOutOfRange(f"number outside the I-JSON range: {exc}") from exc
     except rfc8785.FloatDomainError as exc:
         raise NumberOutOfRange(f"number not representable in JSON: {exc}") from exc
-    except rfc8785.CanonicalizationError as exc:
+    except (rfc8785.CanonicalizationError, UnicodeError) as exc:
         raise MalformedDocument(f"cannot canonicalise the document as JSON: {exc}") from exc

@@ -25,12 +25,15 @@ _UNSAFE_CHARS = frozenset('"\\<>{}|^`')
 _ABSOLUTE_IRI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s]*\Z")
 
 _TEMPLATE_CACHE_SIZE = 256
-_templates: dict[str, str] = {}
+_templates: dict[str, tuple[str, re.Pattern[str]] | None] = {}
 
 
-def _placeholder(name: str) -> str:
+def _placeholder(name: str, config: dict[str, Any]) -> str:
     if name == "verificationMethod":
-        return "urn:bpc-placeholder:verification-method"
+        # Same scheme as the real value, so a scheme that a context defines as a prefix
+        # (a compact IRI such as ``bp:key-1``) shows up as a placeholder that did not survive.
+        scheme = str(config[name]).split(":", 1)[0]
+        return f"{scheme}:bpc-placeholder-verification-method"
     return f"bpc-placeholder-{name}"
 
 
@@ -55,17 +58,27 @@ def canonize_proof_config(config: dict[str, Any]) -> str:
     """RDFC-1.0 canonical N-Quads of a proof configuration (templated when safe)."""
     if not _fits_template(config):
         return canonize_rdfc(config)
+    placeholders = {_placeholder(k, config): k for k in _FILLED_KEYS if k in config}
     shape = {k: (v if k not in _FILLED_KEYS else None) for k, v in config.items()}
+    shape["verificationMethod"] = next(
+        (p for p, k in placeholders.items() if k == "verificationMethod"), None
+    )
     key = json.dumps(shape, sort_keys=True)
-    template = _templates.get(key)
-    if template is None:
-        skeleton = {k: (_placeholder(k) if k in _FILLED_KEYS else v) for k, v in config.items()}
-        template = canonize_rdfc(skeleton)
+    cached = _templates.get(key, ())
+    if cached == ():
+        skeleton = {k: (v if k not in _FILLED_KEYS else _placeholder(k, config))
+                    for k, v in config.items()}
+        canonical = canonize_rdfc(skeleton)
+        # Each value must appear exactly once, verbatim; if JSON-LD rewrote one (a prefix,
+        # a datatype), this shape always takes the full path.
+        usable = all(canonical.count(p) == 1 for p in placeholders)
+        pattern = re.compile("|".join(re.escape(p) for p in placeholders))
+        cached = (canonical, pattern) if usable else None
         if len(_templates) >= _TEMPLATE_CACHE_SIZE:  # inline contexts could vary without end
             _templates.clear()
-        _templates[key] = template
-    out = template
-    for name in _FILLED_KEYS:
-        if name in config:
-            out = out.replace(_placeholder(name), config[name])
-    return out
+        _templates[key] = cached
+    if cached is None:
+        return canonize_rdfc(config)
+    template, pattern = cached
+    # One pass: a value that happens to look like another placeholder is never re-replaced.
+    return pattern.sub(lambda m: str(config[placeholders[m.group(0)]]), template)

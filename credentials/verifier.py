@@ -147,7 +147,20 @@ class Verifier:
             if not isinstance(proof, dict):
                 result.add(ProblemType.MALFORMED, "proof must be a JSON object", "proof")
                 continue
-            await self._verify_one_proof(unsecured, proof, options, result, controller)
+            signed = unsecured
+            previous = proof.get("previousProof")
+            if previous is not None:
+                # A proof chain: this proof also signed the proofs it names (vc-data-integrity
+                # §4.3), so they are part of what it is checked against.
+                wanted = [previous] if isinstance(previous, str) else previous
+                matching = [p for p in proofs if isinstance(p, dict) and p.get("id") in wanted]
+                if not isinstance(wanted, list) or len(matching) != len(wanted):
+                    result.add(ProblemType.MALFORMED,
+                               "previousProof names a proof the document does not carry",
+                               "proof.previousProof")
+                    continue
+                signed = {**unsecured, "proof": matching}
+            await self._verify_one_proof(signed, proof, options, result, controller)
 
     async def _verify_one_proof(
         self,

@@ -273,7 +273,7 @@ async def test_proof_set_one_forged_member_is_reported() -> None:
 
 def test_chain_proofs_verify_at_proof_level_when_previous_proofs_are_supplied() -> None:
     """verify_proof itself handles chain members once the caller supplies the proofs named
-    by ``previousProof`` (Data Integrity §4.3). ``verify_credential`` does not do that yet."""
+    by ``previousProof`` (Data Integrity §4.3)."""
     doc = load(PROOF_SETS / "signedProofChain2.json")
     proofs = _proofs(doc)
     by_id = {p["id"]: p for p in proofs if "id" in p}
@@ -286,6 +286,33 @@ def test_chain_proofs_verify_at_proof_level_when_previous_proofs_are_supplied() 
             document["proof"] = [by_id[i] for i in previous]
         key = public_key_of_did_key(proof["verificationMethod"].split("#", 1)[0])
         assert verify_proof(document, proof, key), proof.get("id")
+
+
+@pytest.mark.parametrize("name", ["signedProofChain1.json", "signedProofChain2.json"])
+async def test_proof_chains_verify(name: str) -> None:
+    doc = load(PROOF_SETS / name)
+    assert (await verify_credential(doc, NO_BINDING)).problems == []
+    doc["credentialSubject"]["alumniOf"] = "Another School"
+    result = await verify_credential(doc, NO_BINDING)
+    assert set(problem_types(result)) == {ProblemType.BAD_SIGNATURE}
+
+
+async def test_proof_chain_missing_previous_proof_is_malformed() -> None:
+    doc = load(PROOF_SETS / "signedProofChain2.json")
+    doc["proof"] = [p for p in _proofs(doc) if "previousProof" in p]
+    result = await verify_credential(doc, NO_BINDING)
+    assert ProblemType.MALFORMED in problem_types(result)
+    assert not result.verified
+
+
+async def test_proof_chain_altered_earlier_proof_breaks_the_later_one() -> None:
+    doc = load(PROOF_SETS / "signedProofChain1.json")
+    first, independent, chained = _proofs(doc)
+    assert "previousProof" not in independent and first["id"] in chained["previousProof"]
+    doc["proof"] = [{**first, "created": "2024-01-01T00:00:00Z"}, independent, chained]
+    result = await verify_credential(doc, NO_BINDING)
+    # the altered proof fails, and so does the one that chained onto it; the third stands
+    assert problem_types(result) == [ProblemType.BAD_SIGNATURE] * 2
 
 
 # --- did-method-key ---------------------------------------------------------------------------
