@@ -8,6 +8,7 @@ and in the proof type. The official W3C vc-di-eddsa vectors pin every byte of th
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -125,7 +126,7 @@ def create_proof(
     if suite.cryptosuite:
         config["cryptosuite"] = suite.cryptosuite
     config |= options.as_config()
-    config["@context"] = unsecured["@context"]
+    config["@context"] = json.loads(json.dumps(unsecured["@context"]))  # not shared with the doc
     signature = key.sign(_hash_data(suite, config, unsecured))
     proof = dict(config)
     if not suite.context_in_proof:
@@ -150,6 +151,7 @@ def verify_proof(
         signature = decode_base58btc(proof_value)
     except ValueError as exc:
         raise MalformedDocument(f"proofValue: {exc}", path="proof.proofValue") from exc
+    check_contexts_allowed(unsecured)
     config = {k: v for k, v in proof.items() if k != "proofValue"}
     document_context = unsecured.get("@context")
     proof_context = config.get("@context")
@@ -157,11 +159,12 @@ def verify_proof(
         wanted = proof_context if isinstance(proof_context, list) else [proof_context]
         have = document_context if isinstance(document_context, list) else [document_context]
         if suite.context_in_proof:
-            # The proof's context must be the start of the document's (vc-di-eddsa §3.3.2),
-            # or a signer could make the proof mean something else than the document.
-            if have[: len(wanted)] != wanted:
+            # vc-di-eddsa §3.3.2 only asks that the document's context *start with* the
+            # proof's, then verifies under the proof's. We ask for equality: a context appended
+            # after signing would change what the caller reads without changing the proof.
+            if have != wanted:
+                check_terms(unsecured)  # say so if the added context is also not allowed
                 return False
-            unsecured = {**unsecured, "@context": proof_context}
         else:
             # didkit puts the suite context inside Ed25519Signature2020 proofs when the
             # document lacks it; the signed configuration then carries both, in that order.

@@ -24,7 +24,7 @@ from credentials.jose import sign_jwt_credential
 from credentials.jsonld import check_contexts_allowed, check_terms
 from credentials.keys import Ed25519Key
 from credentials.model import check_credential_shape, contexts_of, issuer_id
-from credentials.timestamps import format_datetime, now_utc
+from credentials.timestamps import format_datetime, now_utc, parse_datetime
 from vocab import DATA_INTEGRITY_V2, ED25519_2020_V1
 
 JWT = "jwt"
@@ -71,6 +71,9 @@ def prepare_credential(
             "Ed25519Signature2020 is a VCDM 1.1 suite; use eddsa-rdfc-2022 for VCDM 2.0"
         )
     check_credential_shape(doc)
+    for name in ("validFrom", "validUntil", "issuanceDate", "expirationDate"):
+        if name in doc:
+            parse_datetime(doc[name], path=name)
     if issuer_id(doc) != key.controller:
         raise IssuerMismatch(
             f"issuer {issuer_id(doc)} is not the controller of key {key.key_id}", path="issuer"

@@ -8,6 +8,8 @@ VCDM 1.1 credentials use the older VC-JWT encoding (``vc`` claim plus ``iss``/``
 from __future__ import annotations
 
 import json
+import math
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,8 +60,17 @@ def sign_jws(header: dict[str, Any], claims: dict[str, Any], key: Ed25519Key) ->
     return str(token.serialize(compact=True))
 
 
+_COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+
+
 def unverified_header(token: str) -> dict[str, Any]:
-    """The protected header, read before verification only to find the key to verify with."""
+    """The protected header, read before verification only to find the key to verify with.
+
+    The token must be exactly three base64url segments: decoders that skip stray characters
+    would otherwise accept many spellings of one token.
+    """
+    if not _COMPACT_JWS.fullmatch(token):
+        raise MalformedDocument("not a compact JWS (three base64url segments)")
     try:
         parsed = jws.JWS()
         parsed.deserialize(token)
@@ -74,15 +85,26 @@ def unverified_header(token: str) -> dict[str, Any]:
 
 
 def verify_jws(token: str, public_key: PublicKey) -> dict[str, Any] | None:
-    """The claims when the signature is valid, else None."""
+    """The claims when the signature is valid, else None; a validly signed payload that is not
+    a JSON object is malformed, not forged."""
     try:
         parsed = jws.JWS()
         parsed.deserialize(token)
         parsed.verify(_jwk(public_key), alg="EdDSA")
-        claims = json_decode(parsed.payload)
     except (JWException, ValueError, TypeError):
         return None
-    return claims if isinstance(claims, dict) else None
+    try:
+        claims = json_decode(parsed.payload)
+    except (ValueError, TypeError) as exc:
+        raise MalformedDocument(f"the JWS payload is not JSON: {exc}") from exc
+    if not isinstance(claims, dict):
+        raise MalformedDocument("the JWS payload is not a JSON object")
+    for claim in ("exp", "nbf", "iat"):
+        value = claims.get(claim)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                  or not math.isfinite(value)):
+            raise MalformedDocument(f"JWT claim {claim} must be a finite number", path=claim)
+    return claims
 
 
 def credential_from_claims(claims: dict[str, Any]) -> dict[str, Any]:
@@ -103,7 +125,12 @@ def credential_from_claims(claims: dict[str, Any]) -> dict[str, Any]:
         if claim in claims:
             if not isinstance(claims[claim], int | float):
                 raise MalformedDocument(f"JWT claim {claim} must be a number", path=claim)
-            credential[field] = format_datetime(datetime.fromtimestamp(claims[claim], UTC))
+            try:
+                moment = datetime.fromtimestamp(claims[claim], UTC)
+            except (OverflowError, ValueError, OSError) as exc:
+                raise MalformedDocument(f"JWT claim {claim} is not a usable time: {exc}",
+                                        path=claim) from exc
+            credential[field] = format_datetime(moment)
     if "jti" in claims:
         credential["id"] = claims["jti"]
     subject = credential.get("credentialSubject")

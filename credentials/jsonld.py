@@ -29,6 +29,7 @@ from credentials.errors import (
 )
 from credentials.numbers import MAX_SAFE_INTEGER, check_numbers
 from vocab import ContextNotAllowed, document_loader, known_context_urls
+from vocab.contexts_bundle import vocab_typed_terms
 
 _RDFC_OPTIONS: dict[str, Any] = {
     "algorithm": "URDNA2015",
@@ -108,10 +109,11 @@ def expand_strict(document: dict[str, Any]) -> list[Any]:
 # --- term check for the JSON (JCS / JOSE) paths -------------------------------------------
 #
 # Whether JSON-LD expansion drops a property, or resolves a value against the default base,
-# depends only on the document's *shape*: its keys, its contexts (including embedded ones),
-# its type values, and whether each string value is an absolute IRI. Two credentials of one
-# shape get the same verdict, so the (expensive) strict expansion runs once per shape and
-# the JSON fast paths stay fast without giving up the check.
+# depends only on the document's *shape*: its keys, its contexts, its type values and the
+# values of other terms typed ``@vocab`` in the bundled contexts, and whether each other
+# string value is an absolute IRI. A document with an inline context is keyed by its content.
+# Two credentials of one shape get the same verdict, so the (expensive) strict expansion runs
+# once per shape and the JSON fast paths stay fast without giving up the check.
 
 _SHAPE_CACHE_SIZE = 1024
 _shape_verdicts: OrderedDict[Any, CredentialsError | None] = OrderedDict()
@@ -136,11 +138,13 @@ def scan_document(document: Any) -> DocumentScan:
     """Walk ``document`` once: number policy (raises ``NumberOutOfRange``), shape, JCS form."""
     plain = True
     numbers_ok = True
+    inline_context = False
+    literal_keys = vocab_typed_terms()
 
     def walk(node: Any, key: str | None) -> Any:
-        nonlocal plain, numbers_ok
+        nonlocal plain, numbers_ok, inline_context
         if isinstance(node, str):
-            if key is not None and (key[:1] == "@" or key == "type"):
+            if key is not None and (key[:1] == "@" or key == "type" or key in literal_keys):
                 return node
             return "I" if _is_absolute_iri_like(node) else "S"
         if isinstance(node, dict):
@@ -150,6 +154,9 @@ def scan_document(document: Any) -> DocumentScan:
                     raise MalformedDocument("object keys must be strings")
                 if not k.isascii() and max(k) >= "\ud800":
                     plain = False
+                if k == "@context" and not (isinstance(v, str) or (
+                        isinstance(v, list) and all(isinstance(c, str) for c in v))):
+                    inline_context = True
                 out.append((k, walk(v, k)))
             return tuple(out)
         if isinstance(node, list):
@@ -168,6 +175,9 @@ def scan_document(document: Any) -> DocumentScan:
     shape = walk(document, None)
     if not numbers_ok or not plain:
         check_numbers(document)  # the precise check, naming the offending path
+    if inline_context:
+        # An inline context can give any term any type: only the whole document is a safe key.
+        shape = json.dumps(document, sort_keys=True)
     return DocumentScan(shape, plain)
 
 

@@ -8,7 +8,7 @@ one answer lists every problem found.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -63,7 +63,9 @@ class VerificationResult:
 class VerifyOptions:
     """What the verifier expects; ``now`` is injectable so expiry is testable."""
 
-    proof_purpose: str = "assertionMethod"
+    #: None means the purpose that fits: assertionMethod for credentials, authentication for
+    #: presentations.
+    proof_purpose: str | None = None
     challenge: str | None = None
     domain: str | None = None
     now: datetime | None = None
@@ -81,6 +83,8 @@ class Verifier:
         self, credential: dict[str, Any] | str, options: VerifyOptions | None = None
     ) -> VerificationResult:
         options = options or VerifyOptions()
+        if options.proof_purpose is None:
+            options = replace(options, proof_purpose="assertionMethod")
         if isinstance(credential, str):
             return await self._verify_jwt_credential(credential, options)
         result = VerificationResult("credential", "ldp", document=credential
@@ -99,7 +103,9 @@ class Verifier:
         self, presentation: dict[str, Any] | Any, options: VerifyOptions | None = None
     ) -> VerificationResult:
         """Check the holder's proof (authentication, challenge, domain) and every credential."""
-        options = options or VerifyOptions(proof_purpose="authentication")
+        options = options or VerifyOptions()
+        if options.proof_purpose is None:
+            options = replace(options, proof_purpose="authentication")
         result = VerificationResult("presentation", "ldp")
         if not isinstance(presentation, dict):
             result.add(ProblemType.MALFORMED, "a presentation must be a JSON object")
@@ -121,7 +127,8 @@ class Verifier:
         await self._verify_ldp_proofs(presentation, options, result, controller=result.issuer)
         embedded = presentation.get("verifiableCredential", [])
         for item in embedded if isinstance(embedded, list) else [embedded]:
-            vc_options = VerifyOptions(now=options.now)
+            vc_options = VerifyOptions(now=options.now,
+                                       require_issuer_binding=options.require_issuer_binding)
             if isinstance(item, dict) and ENVELOPED_VC in (item.get("type") or []):
                 item_id = item.get("id", "")
                 if isinstance(item_id, str) and item_id.startswith(_JWT_DATA_URL):
@@ -138,10 +145,10 @@ class Verifier:
         controller: str | None,
     ) -> None:
         proofs = document.get("proof")
-        if proofs is None:
+        proofs = proofs if isinstance(proofs, list) else [] if proofs is None else [proofs]
+        if not proofs:
             result.add(ProblemType.MALFORMED, "the document carries no proof", "proof")
             return
-        proofs = proofs if isinstance(proofs, list) else [proofs]
         unsecured = {k: v for k, v in document.items() if k != "proof"}
         for proof in proofs:
             if not isinstance(proof, dict):
@@ -217,11 +224,15 @@ class Verifier:
                        "kid")
             return result
         try:
-            key = await self.resolver.public_key(kid, options.proof_purpose)
+            key = await self.resolver.public_key(kid, options.proof_purpose or "assertionMethod")
         except CredentialsError as exc:
             result.add(ProblemType.UNKNOWN_KEY, str(exc), "kid")
             return result
-        claims = verify_jws(token.strip(), key)
+        try:
+            claims = verify_jws(token.strip(), key)
+        except CredentialsError as exc:
+            result.problems.append(exc.problem)
+            return result
         if claims is None:
             result.add(ProblemType.BAD_SIGNATURE, "the JWS signature is not valid for its kid")
             return result

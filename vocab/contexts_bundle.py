@@ -46,6 +46,28 @@ def bundled_context(url: str) -> Any | None:
     return _documents().get(url)
 
 
+@cache
+def vocab_typed_terms() -> frozenset[str]:
+    """Terms whose string values are themselves terms (``"@type": "@vocab"``), at any depth of
+    any bundled context. Whether such a value is defined depends on the value, not its shape."""
+    found: set[str] = set()
+
+    def visit(node: Any) -> None:
+        if isinstance(node, dict):
+            for name, definition in node.items():
+                if isinstance(definition, dict):
+                    if definition.get("@type") == "@vocab":
+                        found.add(name)
+                    visit(definition)
+        elif isinstance(node, list):
+            for item in node:
+                visit(item)
+
+    for document in _documents().values():
+        visit(document)
+    return frozenset(found)
+
+
 def known_context_urls() -> frozenset[str]:
     return frozenset(_index())
 
