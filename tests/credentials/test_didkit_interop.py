@@ -7,13 +7,13 @@ request the interpreter can crash at exit). didkit's API is async and needs a ru
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from support import b64url_decode, b64url_encode
 
 from credentials import (
     ED25519_2020,
@@ -75,14 +75,6 @@ def tampered(vc: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(vc)
     out["credentialSubject"]["batteryChemistry"] = "LFP"
     return out
-
-
-def b64url_decode(segment: str) -> bytes:
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-
-
-def b64url_encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def flip_signature_char(token: str) -> str:

@@ -2,67 +2,48 @@
 
 from __future__ import annotations
 
-import base64
 import json
-import random
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from jwcrypto import jwk, jws
+from support import (
+    BATTERY,
+    ISSUER,
+    NOW,
+    STRANGER,
+    b64url_decode,
+    b64url_encode,
+    credential_v1,
+    credential_v2,
+    problem_types,
+    stamp,
+)
+from support import verify as verify_checked
 
-from connector.samples import manufacturing_credential
 from credentials import (
     ProblemType,
     VerificationResult,
     VerifyOptions,
     issue_jwt_credential,
-    key_from_seed,
-    verify_credential,
 )
 from credentials.jose import sign_jws
-from vocab import BATTERY_CONTEXT_V1, CREDENTIALS_V1
-
-NOW = datetime(2026, 3, 1, tzinfo=UTC)
-ISSUER = key_from_seed(bytes([1] * 32))
-BATTERY = key_from_seed(bytes([2] * 32))
-STRANGER = key_from_seed(bytes([3] * 32))
 
 
-def stamp(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def credential_v2() -> dict[str, Any]:
-    return manufacturing_credential(
-        BATTERY.controller, ISSUER.controller, rng=random.Random(1), issued=NOW
-    )
-
-
-def credential_v1() -> dict[str, Any]:
-    doc = credential_v2()
-    doc["@context"] = [CREDENTIALS_V1, BATTERY_CONTEXT_V1]
-    del doc["validFrom"]
-    doc["issuanceDate"] = stamp(NOW)
-    doc["expirationDate"] = stamp(NOW + timedelta(days=365))
-    return doc
+def expiring_credential_v1() -> dict[str, Any]:
+    """The v1 sample with an ``expirationDate`` a year after NOW."""
+    return credential_v1(expirationDate=stamp(NOW + timedelta(days=365)))
 
 
 def segment(token: str, index: int) -> Any:
-    part = token.split(".")[index]
-    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    return json.loads(b64url_decode(token.split(".")[index]))
 
 
 async def verify(token: Any, options: VerifyOptions | None = None) -> VerificationResult:
-    result = await verify_credential(token, options or VerifyOptions(now=NOW))
-    json.dumps(result.to_json())
-    assert result.verified == (not result.problems)
+    result = await verify_checked(token, options)
     assert result.format == "jwt"
     return result
-
-
-def types(result: VerificationResult) -> list[ProblemType]:
-    return [p.type for p in result.problems]
 
 
 def test_v2_header_and_payload() -> None:
@@ -94,7 +75,7 @@ def test_v2_issuer_is_filled_in_when_missing() -> None:
 
 
 def test_v1_claims() -> None:
-    unsigned = credential_v1()
+    unsigned = expiring_credential_v1()
     token = issue_jwt_credential(unsigned, ISSUER, now=NOW)
     header, claims = segment(token, 0), segment(token, 1)
     assert header["alg"] == "EdDSA"
@@ -109,7 +90,7 @@ def test_v1_claims() -> None:
 
 
 def test_v1_issuance_date_is_filled_in_when_missing() -> None:
-    unsigned = credential_v1()
+    unsigned = expiring_credential_v1()
     del unsigned["issuanceDate"]
     claims = segment(issue_jwt_credential(unsigned, ISSUER, now=NOW), 1)
     assert claims["nbf"] == int(NOW.timestamp())
@@ -117,7 +98,7 @@ def test_v1_issuance_date_is_filled_in_when_missing() -> None:
 
 
 async def test_v1_round_trip() -> None:
-    unsigned = credential_v1()
+    unsigned = expiring_credential_v1()
     result = await verify(issue_jwt_credential(unsigned, ISSUER, now=NOW))
     assert result.verified, result.problems
     assert result.document == unsigned
@@ -131,7 +112,7 @@ async def test_v1_registered_claims_win_over_vc_fields() -> None:
         "sub": BATTERY.controller,
         "jti": "urn:uuid:00000000-0000-4000-8000-000000000001",
         "nbf": int(NOW.timestamp()),
-        "vc": {**credential_v1(), "issuer": STRANGER.controller,
+        "vc": {**expiring_credential_v1(), "issuer": STRANGER.controller,
                "id": "urn:uuid:00000000-0000-4000-8000-000000000002"},
     }
     result = await verify(sign_jws({"alg": "EdDSA", "kid": ISSUER.key_id}, claims, ISSUER))
@@ -151,23 +132,22 @@ def _jws_with(alg: str, key: jwk.JWK, payload: dict[str, Any]) -> str:
     "alg, key",
     [
         ("HS256", jwk.JWK.generate(kty="oct", size=256)),
-        ("HS256", jwk.JWK(kty="oct", k=base64.urlsafe_b64encode(
-            ISSUER.public_key.raw).rstrip(b"=").decode())),  # key confusion: public key as secret
+        # key confusion: the issuer's public key used as the HMAC secret
+        ("HS256", jwk.JWK(kty="oct", k=b64url_encode(ISSUER.public_key.raw))),
         ("ES256", jwk.JWK.generate(kty="EC", crv="P-256")),
     ],
     ids=["hs256", "hs256-public-key-as-secret", "es256"],
 )
 async def test_alg_other_than_eddsa_is_malformed(alg: str, key: jwk.JWK) -> None:
     result = await verify(_jws_with(alg, key, credential_v2()))
-    assert types(result) == [ProblemType.MALFORMED]
+    assert problem_types(result) == [ProblemType.MALFORMED]
 
 
 async def test_alg_none_is_malformed() -> None:
-    header = base64.urlsafe_b64encode(
-        json.dumps({"alg": "none", "kid": ISSUER.key_id}).encode()).rstrip(b"=").decode()
+    header = b64url_encode(json.dumps({"alg": "none", "kid": ISSUER.key_id}).encode())
     payload = issue_jwt_credential(credential_v2(), ISSUER, now=NOW).split(".")[1]
     result = await verify(f"{header}.{payload}.")
-    assert types(result) == [ProblemType.MALFORMED]
+    assert problem_types(result) == [ProblemType.MALFORMED]
 
 
 async def test_kid_naming_another_did_key() -> None:
@@ -175,36 +155,36 @@ async def test_kid_naming_another_did_key() -> None:
                      credential_v2(), ISSUER)
     result = await verify(token)
     assert not result.verified
-    assert set(types(result)) & {ProblemType.BAD_SIGNATURE, ProblemType.UNKNOWN_KEY}
+    assert set(problem_types(result)) & {ProblemType.BAD_SIGNATURE, ProblemType.UNKNOWN_KEY}
 
 
 async def test_kid_naming_a_key_the_issuer_does_not_have() -> None:
     kid = f"{ISSUER.controller}#{STRANGER.controller.removeprefix('did:key:')}"
     token = sign_jws({"typ": "vc+jwt", "alg": "EdDSA", "kid": kid}, credential_v2(), ISSUER)
     result = await verify(token)
-    assert types(result) == [ProblemType.UNKNOWN_KEY]
+    assert problem_types(result) == [ProblemType.UNKNOWN_KEY]
 
 
 async def test_missing_kid_is_unknown_key() -> None:
     token = sign_jws({"typ": "vc+jwt", "alg": "EdDSA"}, credential_v2(), ISSUER)
     result = await verify(token)
-    assert types(result) == [ProblemType.UNKNOWN_KEY]
+    assert problem_types(result) == [ProblemType.UNKNOWN_KEY]
 
 
 async def test_valid_signature_by_a_key_that_is_not_the_issuers() -> None:
     token = sign_jws({"typ": "vc+jwt", "alg": "EdDSA", "kid": STRANGER.key_id},
                      credential_v2(), STRANGER)
     result = await verify(token)
-    assert types(result) == [ProblemType.ISSUER_MISMATCH]
+    assert problem_types(result) == [ProblemType.ISSUER_MISMATCH]
 
 
 async def test_tampered_payload_is_bad_signature() -> None:
     header, _, signature = issue_jwt_credential(credential_v2(), ISSUER, now=NOW).split(".")
     changed = credential_v2()
     changed["credentialSubject"]["ratedEnergyKWh"] = "99.9"
-    payload = base64.urlsafe_b64encode(json.dumps(changed).encode()).rstrip(b"=").decode()
+    payload = b64url_encode(json.dumps(changed).encode())
     result = await verify(f"{header}.{payload}.{signature}")
-    assert types(result) == [ProblemType.BAD_SIGNATURE]
+    assert problem_types(result) == [ProblemType.BAD_SIGNATURE]
 
 
 async def test_surrounding_whitespace_is_tolerated() -> None:

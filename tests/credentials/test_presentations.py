@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
 import random
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from support import (
+    BATTERY,
+    ISSUER,
+    NOW,
+    b64url_decode,
+    b64url_encode,
+    credential_v2,
+    problem_types,
+)
 
 from connector.samples import manufacturing_credential
 from credentials import (
@@ -29,12 +36,9 @@ from credentials import (
 from credentials.data_integrity import ProofOptions, create_proof
 from credentials.errors import MalformedDocument
 
-NOW = datetime(2026, 3, 1, tzinfo=UTC)
 CREATED = "2026-03-01T00:00:00Z"
 CHALLENGE = "n-123"
 DOMAIN = "recycler.example"
-ISSUER = key_from_seed(bytes([1] * 32))
-BATTERY = key_from_seed(bytes([2] * 32))
 HOLDER = key_from_seed(bytes([4] * 32))
 SOMEONE = key_from_seed(bytes([5] * 32))
 JWT_DATA_URL = "data:application/vc+jwt,"
@@ -49,10 +53,7 @@ def expected(**changes: Any) -> VerifyOptions:
 
 
 def ldp_credential() -> dict[str, Any]:
-    unsigned = manufacturing_credential(
-        BATTERY.controller, ISSUER.controller, rng=random.Random(1), issued=NOW
-    )
-    return json.loads(json.dumps(issue_credential(unsigned, ISSUER, suite=RDFC, now=NOW)))
+    return json.loads(json.dumps(issue_credential(credential_v2(), ISSUER, suite=RDFC, now=NOW)))
 
 
 def jwt_credential() -> str:
@@ -89,10 +90,6 @@ async def verify(presentation: Any, options: VerifyOptions) -> VerificationResul
     return result
 
 
-def types(result: VerificationResult) -> list[ProblemType]:
-    return [p.type for p in result.problems]
-
-
 def test_jwt_credential_travels_enveloped() -> None:
     token = jwt_credential()
     presentation = create_presentation([ldp_credential(), token], HOLDER.controller)
@@ -125,31 +122,31 @@ async def test_presentation_with_ldp_and_jwt_credentials_verifies(suite: str) ->
 
 async def test_verifier_class_without_options_demands_a_challenge() -> None:
     result = await Verifier().verify_presentation(signed_presentation())
-    assert types(result) == [ProblemType.CHALLENGE_MISMATCH]
+    assert problem_types(result) == [ProblemType.CHALLENGE_MISMATCH]
 
 
 async def test_wrong_challenge() -> None:
     result = await verify(signed_presentation(), expected(challenge="n-999"))
-    assert types(result) == [ProblemType.CHALLENGE_MISMATCH]
+    assert problem_types(result) == [ProblemType.CHALLENGE_MISMATCH]
     assert not result.verified
 
 
 async def test_wrong_domain() -> None:
     result = await verify(signed_presentation(), expected(domain="scrapyard.example"))
-    assert types(result) == [ProblemType.DOMAIN_MISMATCH]
+    assert problem_types(result) == [ProblemType.DOMAIN_MISMATCH]
     assert not result.verified
 
 
 async def test_no_challenge_in_options_is_refused() -> None:
     result = await verify(signed_presentation(), expected(challenge=None))
-    assert types(result) == [ProblemType.CHALLENGE_MISMATCH]
+    assert problem_types(result) == [ProblemType.CHALLENGE_MISMATCH]
     assert not result.verified
 
 
 async def test_presentation_signed_for_assertion_is_wrong_purpose() -> None:
     presentation = hand_signed(HOLDER.controller, "assertionMethod")
     result = await verify(presentation, expected())
-    assert types(result) == [ProblemType.WRONG_PROOF_PURPOSE]
+    assert problem_types(result) == [ProblemType.WRONG_PROOF_PURPOSE]
     assert not result.verified
 
 
@@ -162,7 +159,7 @@ async def test_tampered_embedded_credential_is_visible() -> None:
     assert result.problems == []
     assert not result.verified
     assert [c.verified for c in result.credentials] == [False, True]
-    assert types(result.credentials[0]) == [ProblemType.BAD_SIGNATURE]
+    assert problem_types(result.credentials[0]) == [ProblemType.BAD_SIGNATURE]
     assert result.to_json()["credentials"][0]["problems"][0]["type"] == "bad-signature"
 
 
@@ -170,27 +167,26 @@ async def test_credential_altered_after_the_holder_signed() -> None:
     presentation = signed_presentation()
     presentation["verifiableCredential"][0]["credentialSubject"]["ratedEnergyKWh"] = "99.9"
     result = await verify(presentation, expected())
-    assert ProblemType.BAD_SIGNATURE in types(result)
-    assert types(result.credentials[0]) == [ProblemType.BAD_SIGNATURE]
+    assert ProblemType.BAD_SIGNATURE in problem_types(result)
+    assert problem_types(result.credentials[0]) == [ProblemType.BAD_SIGNATURE]
 
 
 async def test_tampered_enveloped_jwt_is_visible() -> None:
     header, payload, signature = jwt_credential().split(".")
-    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims = json.loads(b64url_decode(payload))
     claims["credentialSubject"]["ratedEnergyKWh"] = "99.9"
-    forged_payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=")
-    forged = ".".join((header, forged_payload.decode(), signature))
+    forged = ".".join((header, b64url_encode(json.dumps(claims).encode()), signature))
     result = await verify(signed_presentation([ldp_credential(), forged]), expected())
     assert result.problems == []
     assert not result.verified
     assert result.credentials[0].verified
-    assert types(result.credentials[1]) == [ProblemType.BAD_SIGNATURE]
+    assert problem_types(result.credentials[1]) == [ProblemType.BAD_SIGNATURE]
 
 
 async def test_holder_that_does_not_control_the_key() -> None:
     presentation = hand_signed(SOMEONE.controller, "authentication")
     result = await verify(presentation, expected())
-    assert types(result) == [ProblemType.ISSUER_MISMATCH]
+    assert problem_types(result) == [ProblemType.ISSUER_MISMATCH]
     assert not result.verified
 
 
@@ -198,8 +194,8 @@ async def test_presentation_altered_after_signing() -> None:
     presentation = signed_presentation()
     presentation["holder"] = SOMEONE.controller
     result = await verify(presentation, expected())
-    assert ProblemType.BAD_SIGNATURE in types(result)
-    assert ProblemType.ISSUER_MISMATCH in types(result)
+    assert ProblemType.BAD_SIGNATURE in problem_types(result)
+    assert ProblemType.ISSUER_MISMATCH in problem_types(result)
 
 
 @pytest.mark.parametrize("challenge", ["", None])
@@ -224,11 +220,11 @@ def test_sign_presentation_for_another_holder_raises() -> None:
 )
 async def test_malformed_presentation_is_reported(presentation: Any) -> None:
     result = await verify(copy.deepcopy(presentation), expected())
-    assert ProblemType.MALFORMED in types(result)
+    assert ProblemType.MALFORMED in problem_types(result)
     assert not result.verified
 
 
 async def test_unsigned_presentation_is_not_verified() -> None:
     unsigned = create_presentation([ldp_credential()], HOLDER.controller)
     result = await verify(unsigned, expected())
-    assert ProblemType.MALFORMED in types(result)
+    assert ProblemType.MALFORMED in problem_types(result)

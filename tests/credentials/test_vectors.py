@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import problem_types
 
 from credentials import (
     ED25519_2020,
@@ -58,10 +59,6 @@ def load(path: Path) -> Any:
 def split(signed: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     unsecured = {k: v for k, v in signed.items() if k != "proof"}
     return unsecured, signed["proof"]
-
-
-def problem_types(result: Any) -> list[ProblemType]:
-    return [p.type for p in result.problems]
 
 
 # --- eddsa-rdfc-2022, eddsa-jcs-2022, Ed25519Signature2020 ---------------------------------
