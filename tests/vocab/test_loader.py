@@ -133,7 +133,7 @@ def _credential() -> dict[str, Any]:
             "manufacturingDate": "2024-01-01",
             "cellCount": 96,
             "ratedEnergyKWh": "75.0",
-            "inputBatch": ["urn:example:batch:1"],
+            "materialInput": [{"batch": "urn:example:batch:1", "massKg": "98.5"}],
         },
     }
 
