@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -87,22 +88,35 @@ def issue_credential(
     *,
     suite: str = RDFC,
     now: datetime | None = None,
+    check: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Sign ``credential`` with a Data Integrity proof (``suite`` one of ``SUITES``)."""
+    """Sign ``credential`` with a Data Integrity proof (``suite`` one of ``SUITES``).
+
+    ``check`` sees the credential exactly as it will be signed (issuer and dates filled in)
+    and raises to refuse it: the hook for domain rules such as the passport's SHACL shapes.
+    """
     if suite not in SUITES:
         raise UnsupportedProof(f"unknown suite {suite!r}; use one of {', '.join(SUITES)}")
     moment = now or now_utc()
     doc = prepare_credential(credential, key, suite=suite, now=moment)
+    if check is not None:
+        check(doc)
     options = ProofOptions(verification_method=key.key_id, created=format_datetime(moment))
     doc["proof"] = create_proof(doc, key, suite, options)
     return doc
 
 
 def issue_jwt_credential(
-    credential: dict[str, Any], key: Ed25519Key, *, now: datetime | None = None
+    credential: dict[str, Any],
+    key: Ed25519Key,
+    *,
+    now: datetime | None = None,
+    check: Callable[[dict[str, Any]], None] | None = None,
 ) -> str:
     """Sign ``credential`` as a compact JWS (VC-JOSE for VCDM 2.0, VC-JWT claims for 1.1)."""
     doc = prepare_credential(credential, key, suite=JWT, now=now)
+    if check is not None:
+        check(doc)
     check_contexts_allowed(doc)
     check_terms(doc)  # also applies the number policy
     return sign_jwt_credential(doc, key)

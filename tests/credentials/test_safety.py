@@ -95,7 +95,7 @@ async def test_sample_credential_issues_and_verifies(fmt: str) -> None:
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_undefined_term_in_subject_is_refused_at_issue(fmt: str) -> None:
     unsigned = credential_v2()
-    unsigned["credentialSubject"]["stateOfHealthPct"] = "97"
+    unsigned["credentialSubject"]["stateOfHealthBoost"] = "97"
     refuse(fmt, unsigned, UndefinedTerm)
 
 
@@ -103,7 +103,7 @@ def test_undefined_term_in_subject_is_refused_at_issue(fmt: str) -> None:
 async def test_undefined_term_injected_after_signing_is_reported(suite: str) -> None:
     vc = received(suite)
     assert isinstance(vc, dict)
-    vc["credentialSubject"]["stateOfHealthPct"] = "97"
+    vc["credentialSubject"]["stateOfHealthBoost"] = "97"
     result = await verify(vc)
     assert not result.verified
     # With RDFC the dropped term would leave the signature valid: the term check is what
@@ -115,7 +115,7 @@ async def test_undefined_term_injected_after_signing_is_reported(suite: str) -> 
 
 async def test_undefined_term_in_a_signed_jwt_is_reported() -> None:
     unsigned = credential_v2()
-    unsigned["credentialSubject"]["stateOfHealthPct"] = "97"
+    unsigned["credentialSubject"]["stateOfHealthBoost"] = "97"
     result = await verify(signed_jwt_unchecked(unsigned))
     assert ProblemType.UNDEFINED_TERM in problem_type_set(result)
 
