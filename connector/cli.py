@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from connector import __version__
 from connector.keystore_cli import CliError, open_keystore
+from connector.passport_cli import passport_app
 from credentials import (
     ISSUE_FORMATS,
     JWT,
@@ -42,6 +43,7 @@ app.add_typer(key_app, name="key")
 app.add_typer(did_app, name="did")
 app.add_typer(vc_app, name="vc")
 app.add_typer(bench_app, name="bench")
+app.add_typer(passport_app, name="passport")
 
 out = Console(emoji=False, highlight=False)
 err = Console(stderr=True, emoji=False, highlight=False)
@@ -195,6 +197,24 @@ def bench_credentials(
 
     try:
         report = credentials_benchmark(seconds=seconds, rounds=rounds)
+    except BenchmarkUnavailable as exc:
+        raise CliError(str(exc)) from exc
+    if as_json:
+        print(json.dumps(report))
+    else:
+        render_table(report, out)
+
+
+@bench_app.command("passport")
+def bench_passport(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    rounds: Annotated[int, typer.Option(help="Rounds per metric (median wins).", min=1)] = 3,
+) -> None:
+    """Audit of a 50-entry passport (JCS, RDFC) and mass balance over 10,000 batches."""
+    from connector.bench import BenchmarkUnavailable, passport_benchmark, render_table
+
+    try:
+        report = passport_benchmark(rounds=rounds)
     except BenchmarkUnavailable as exc:
         raise CliError(str(exc)) from exc
     if as_json:
