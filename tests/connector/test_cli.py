@@ -163,3 +163,16 @@ def test_bench_credentials_json_has_the_named_ratios() -> None:
         assert report["ratios"][ratio] > 0
     table = bpc("bench", "credentials", "--seconds", "0.05", "--rounds", "1")
     assert table.returncode == 0 and "jcs_issue_vs_didkit_jwt_issue" in table.stdout
+
+
+@pytest.mark.slow
+def test_bench_passport_json_has_the_named_metrics() -> None:
+    pytest.importorskip("didkit")
+    bench = bpc("bench", "passport", "--json", "--rounds", "1")
+    assert bench.returncode == 0, bench.stderr
+    report = json.loads(bench.stdout)
+    assert report["area"] == "passport"
+    for metric in ("audit_50_jcs_ms", "audit_50_rdfc_ms", "mass_balance_10k_ms"):
+        assert report["metrics"][metric]["unit"] == "ms"
+        assert report["metrics"][metric]["value"] > 0
+    assert report["ratios"]["audit_50_jcs_vs_didkit_jwt_verify_50"] > 0
