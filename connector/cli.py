@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -186,35 +187,35 @@ def demo() -> None:
     raise typer.Exit(run_demo(out))
 
 
+BenchJson = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+BenchRounds = Annotated[int, typer.Option(help="Rounds per metric (median wins).", min=1)]
+
+
 @bench_app.command("credentials")
 def bench_credentials(
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: BenchJson = False,
     seconds: Annotated[float, typer.Option(help="Time per measurement round.", min=0.05)] = 0.5,
-    rounds: Annotated[int, typer.Option(help="Rounds per metric (median wins).", min=1)] = 3,
+    rounds: BenchRounds = 3,
 ) -> None:
     """Issue/verify rates of our suites next to didkit and raw Ed25519, measured in one run."""
-    from connector.bench import BenchmarkUnavailable, credentials_benchmark, render_table
+    from connector.bench import credentials_benchmark
 
-    try:
-        report = credentials_benchmark(seconds=seconds, rounds=rounds)
-    except BenchmarkUnavailable as exc:
-        raise CliError(str(exc)) from exc
-    if as_json:
-        print(json.dumps(report))
-    else:
-        render_table(report, out)
+    _run_benchmark(lambda: credentials_benchmark(seconds=seconds, rounds=rounds), as_json)
 
 
 @bench_app.command("passport")
-def bench_passport(
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    rounds: Annotated[int, typer.Option(help="Rounds per metric (median wins).", min=1)] = 3,
-) -> None:
+def bench_passport(as_json: BenchJson = False, rounds: BenchRounds = 3) -> None:
     """Audit of a 50-entry passport (JCS, RDFC) and mass balance over 10,000 batches."""
-    from connector.bench import BenchmarkUnavailable, passport_benchmark, render_table
+    from connector.bench import passport_benchmark
+
+    _run_benchmark(lambda: passport_benchmark(rounds=rounds), as_json)
+
+
+def _run_benchmark(measure: Callable[[], dict[str, Any]], as_json: bool) -> None:
+    from connector.bench import BenchmarkUnavailable, render_table
 
     try:
-        report = passport_benchmark(rounds=rounds)
+        report = measure()
     except BenchmarkUnavailable as exc:
         raise CliError(str(exc)) from exc
     if as_json:
