@@ -29,6 +29,9 @@ from credentials import (
     verify_credential,
 )
 from credentials.keystore import KeystoreError
+from credentials.model import types_of
+from credentials.passport.chain import KNOWN_CREDENTIAL_TYPES
+from credentials.passport.shapes import check_shapes
 
 app = typer.Typer(
     help="Battery passport connector: battery DIDs, verifiable credentials, data-space access.",
@@ -137,11 +140,13 @@ def vc_issue(
         raise CliError("issue takes an unsigned JSON credential, not a JWT")
     store = open_keystore(keystore)
     signing_key = store.get(key) if key else store.default_key()
+    # Passport credential types are held to their SHACL shapes before anything is signed.
+    check = check_shapes if KNOWN_CREDENTIAL_TYPES.intersection(types_of(credential)) else None
     if suite == JWT:
-        text = issue_jwt_credential(credential, signing_key)
+        text = issue_jwt_credential(credential, signing_key, check=check)
     else:
-        text = json.dumps(issue_credential(credential, signing_key, suite=suite), indent=2,
-                          ensure_ascii=False)
+        text = json.dumps(issue_credential(credential, signing_key, suite=suite, check=check),
+                          indent=2, ensure_ascii=False)
     if output:
         output.write_text(text + "\n", "utf-8")
     else:

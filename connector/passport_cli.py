@@ -17,7 +17,13 @@ from connector.keystore_cli import CliError
 from connector.passport_files import Credential, PassportFiles
 from credentials import DIDResolver, HttpDIDFetcher, Verifier
 from credentials.passport.audit import AuditReport, audit
-from credentials.passport.chain import credential_digest, credential_types, issuer_of
+from credentials.passport.chain import (
+    Passport,
+    credential_digest,
+    credential_types,
+    issuer_of,
+)
+from credentials.passport.errors import PassportError
 from credentials.passport.mass_balance import (
     MaterialGraph,
     check,
@@ -154,12 +160,19 @@ def _short(did: str) -> str:
 @passport_app.command("audit")
 def passport_audit(
     target: Annotated[str, typer.Argument(help="Battery DID, or a file of its credentials.")],
+    original: Annotated[str | None, typer.Option(
+        help="For a repurposed battery: the original battery's DID or credentials file.")]
+    = None,
     data: DataOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Verify every signature, link, custody step and validity period. Exit 1 on errors."""
     entries = _entries(target, data)
-    report = asyncio.run(audit(entries, verifier=_verifier()))
+    try:
+        before = Passport.from_entries(_entries(original, data)) if original else None
+    except PassportError as exc:
+        raise CliError(f"the original passport does not hold together: {exc}") from exc
+    report = asyncio.run(audit(entries, verifier=_verifier(), original=before))
     if as_json:
         print(json.dumps(report.to_json(), indent=2))
     else:

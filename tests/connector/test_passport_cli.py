@@ -113,3 +113,40 @@ def test_unknown_battery_and_bad_files_are_clear_errors(tmp_path: Path) -> None:
     assert broken.returncode == 2 and "Traceback" not in broken.stderr
     neither = bpc("audit", "not-a-did", data=tmp_path)
     assert neither.returncode == 2 and "neither a file nor a DID" in neither.stderr
+
+
+def test_a_repurposed_passport_audits_against_its_original(
+    supply_chain: dict[str, Any], tmp_path: Path
+) -> None:
+    original = Passport.from_entries(supply_chain["entries"])
+    second_life = key_from_seed(bytes([46] * 32)).controller
+    first = samples.repurposing(second_life, BATTERY, OEM.controller, previous=original.head,
+                                rng=random.Random(10))
+    new_passport = _write_jsonl(tmp_path / "second-life.jsonl",
+                                [issue_passport_credential(first, OEM, suite=JCS)])
+    original_file = _write_jsonl(tmp_path / "original.jsonl", supply_chain["entries"])
+    alone = bpc("audit", str(new_passport), data=tmp_path)
+    assert alone.returncode == 1 and "broken-link" in alone.stdout
+    linked = bpc("audit", str(new_passport), "--original", str(original_file), data=tmp_path)
+    assert linked.returncode == 0, linked.stdout
+
+
+def test_vc_issue_holds_passport_types_to_their_shapes(tmp_path: Path) -> None:
+    env = {**os.environ, "BPC_KEYSTORE": str(tmp_path / "keys"),
+           "BPC_KEYSTORE_PASSPHRASE": "pw", "COLUMNS": "200"}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "connector", *args], capture_output=True,
+                              text=True, timeout=120, env=env)
+
+    issuer = run("key", "new").stdout.strip().split("#")[0]
+    unsigned = samples.state_of_health(BATTERY, issuer, rng=random.Random(11))
+    unsigned["credentialSubject"]["stateOfHealthPct"] = "120.0"
+    source = tmp_path / "soh.json"
+    source.write_text(json.dumps(unsigned))
+    refused = run("vc", "issue", str(source))
+    assert refused.returncode == 2
+    assert "stateOfHealthPct" in refused.stderr and "Traceback" not in refused.stderr
+    unsigned["credentialSubject"]["stateOfHealthPct"] = "91.5"
+    source.write_text(json.dumps(unsigned))
+    assert run("vc", "issue", str(source)).returncode == 0
