@@ -225,3 +225,8 @@ def print_trace(result: Any, console: Console) -> None:
         table.add_row(f"{source.share_pct:.1f} %", source.material or "-", source.country or "-",
                       source.site or "-", ", ".join(source.certifications) or "-")
     console.print(table)
+    for batch in result.untraced_inputs:
+        console.print(f"[yellow]untraced:[/yellow] no batch credential for input {batch}",
+                      soft_wrap=True)
+    for note in result.notes:
+        console.print(f"note: {escape(note)}", soft_wrap=True)
