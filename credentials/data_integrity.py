@@ -69,13 +69,20 @@ class _Suite:
     context_in_proof: bool
 
 
+def _utf8(nquads: str) -> bytes:
+    try:
+        return nquads.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate survived JSON parsing
+        raise MalformedDocument(f"the document holds text that is not Unicode: {exc}") from exc
+
+
 def _rdfc_config(config: dict[str, Any]) -> bytes:
-    return canonize_proof_config(config).encode("utf-8")
+    return _utf8(canonize_proof_config(config))
 
 
 def _rdfc_document(document: dict[str, Any]) -> bytes:
     check_numbers(document)
-    return canonize_rdfc(document).encode("utf-8")
+    return _utf8(canonize_rdfc(document))
 
 
 def _jcs_config(config: dict[str, Any]) -> bytes:

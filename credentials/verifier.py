@@ -160,8 +160,13 @@ class Verifier:
                 # A proof chain: this proof also signed the proofs it names (vc-data-integrity
                 # §4.3), so they are part of what it is checked against.
                 wanted = [previous] if isinstance(previous, str) else previous
+                if not isinstance(wanted, list) or not all(isinstance(w, str) for w in wanted):
+                    result.add(ProblemType.MALFORMED,
+                               "previousProof must be a proof id or a list of them",
+                               "proof.previousProof")
+                    continue
                 matching = [p for p in proofs if isinstance(p, dict) and p.get("id") in wanted]
-                if not isinstance(wanted, list) or len(matching) != len(wanted):
+                if len(matching) != len(wanted):
                     result.add(ProblemType.MALFORMED,
                                "previousProof names a proof the document does not carry",
                                "proof.previousProof")

@@ -98,3 +98,23 @@ async def test_empty_proof_list_is_not_a_valid_credential() -> None:
     result = await verify_credential(stripped)
     assert not result.verified
     assert [p.type for p in result.problems] == [ProblemType.MALFORMED]
+
+
+async def test_previous_proof_of_the_wrong_type_is_malformed() -> None:
+    """Reported by the node's VC-API tests: ``previousProof: 5`` raised a TypeError."""
+    proof = {**SIGNED[RDFC]["proof"], "previousProof": 5}
+    result = await verify_credential({**SIGNED[RDFC], "proof": proof})
+    assert ProblemType.MALFORMED in [p.type for p in result.problems]
+
+
+def test_a_lone_surrogate_is_refused_at_issue_as_malformed() -> None:
+    """Reported by the node's VC-API tests: RDFC issuing raised UnicodeEncodeError."""
+    from credentials.errors import MalformedDocument
+
+    unsigned = json.loads(json.dumps(BASE))
+    unsigned["credentialSubject"]["manufacturerName"] = "Cellforge \ud800"
+    try:
+        issue_credential(unsigned, KEY, suite=RDFC)
+    except MalformedDocument:
+        return
+    raise AssertionError("a lone surrogate was signed")
