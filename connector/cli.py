@@ -28,7 +28,7 @@ from credentials import (
     issue_jwt_credential,
     verify_credential,
 )
-from credentials.keystore import KeystoreError
+from credentials.errors import KeystoreError
 from credentials.model import types_of
 from credentials.passport.chain import KNOWN_CREDENTIAL_TYPES
 from credentials.passport.shapes import check_shapes
@@ -190,6 +190,18 @@ def demo() -> None:
     from connector.demo import run_demo
 
     raise typer.Exit(run_demo(out))
+
+
+@app.command("serve")
+def serve(
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", help="Node settings (TOML); BPC_<SETTING> variables override them.",
+    )] = None,
+) -> None:
+    """Run the connector node until SIGTERM / Ctrl-C (prints the operator key at first start)."""
+    from connector.serve import serve_command
+
+    raise typer.Exit(serve_command(config))
 
 
 BenchJson = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]

@@ -1,0 +1,125 @@
+"""The app factory: one aiohttp application per node, its state behind typed ``AppKey``s.
+
+``create_app`` only describes the application; nothing touches the disk or the network until
+it starts. Each resource is opened and closed by its own cleanup context (setup before
+``yield``, teardown after), in dependency order, so teardown runs in reverse and a resource
+is never closed while something that uses it still runs:
+
+1. identity   the node key from the keystore (``identity.load_identity``)
+2. operator   the operator API key hash (``management.auth``)
+3. http       the one outbound ``aiohttp.ClientSession`` (did:web, other nodes)
+4. store      (next: ``connector/store``; see the marked place in ``create_app``)
+5. verifier   credential / presentation verification with DID resolution over (3)
+
+Route modules read the keys defined here (``request.config_dict[IDENTITY]``), so they are
+imported when an app is built rather than at the top of this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp import web
+
+from connector import __version__
+from connector.config import NodeConfig
+from connector.identity import NodeIdentity, load_identity, node_verifier
+from connector.management.auth import OPERATOR_AUTH, OperatorAuth
+from connector.problems import problem_middleware
+from credentials import Verifier
+
+CONFIG = web.AppKey("config", NodeConfig)
+IDENTITY = web.AppKey("identity", NodeIdentity)
+VERIFIER = web.AppKey("verifier", Verifier)
+HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
+
+__all__ = ["CONFIG", "HTTP_CLIENT", "IDENTITY", "OPERATOR_AUTH", "VERIFIER", "create_app"]
+
+#: Outbound calls (did:web documents, other connectors) must not hang a request forever.
+OUTBOUND_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=10)
+
+
+def create_app(config: NodeConfig) -> web.Application:
+    """A node application for ``config``; start it with ``web.AppRunner`` (see ``serve``)."""
+    from connector import vcapi  # reads this module's AppKeys; see the module docstring
+
+    app = web.Application(
+        client_max_size=config.max_body_bytes, middlewares=[problem_middleware]
+    )
+    app[CONFIG] = config
+    app.cleanup_ctx.append(identity_ctx)
+    app.cleanup_ctx.append(operator_auth_ctx)
+    app.cleanup_ctx.append(http_client_ctx)
+    # --- store -------------------------------------------------------------------------------
+    # The Store's cleanup context (connector/store) goes HERE: after the identity and the HTTP
+    # client it may need, before the verifier and anything that reads or writes passports, so
+    # it is closed only after all of those have stopped.
+    # app.cleanup_ctx.append(store_ctx)
+    # -----------------------------------------------------------------------------------------
+    app.cleanup_ctx.append(verifier_ctx)
+
+    app.router.add_get("/health", health)
+    app.router.add_get("/.well-known/did.json", did_document)
+    if urlsplit(config.public_base_url).path:
+        # did:web:host:path resolves to <public_base_url>/did.json, not /.well-known/.
+        app.router.add_get("/did.json", did_document)
+    vcapi.add_routes(app)
+    return app
+
+
+# --- resources --------------------------------------------------------------------------------
+
+
+async def identity_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The node key, decrypted once at start (argon2id is slow by design: off the loop)."""
+    config = app[CONFIG]
+    await asyncio.to_thread(config.data_dir.mkdir, mode=0o700, parents=True, exist_ok=True)
+    app[IDENTITY] = await asyncio.to_thread(load_identity, config)
+    yield
+
+
+async def operator_auth_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The operator key's hash: from the config if set there, else from (or into) data_dir."""
+    config = app[CONFIG]
+    if config.operator_api_key is not None:
+        auth = OperatorAuth.from_key(config.operator_api_key.get_secret_value())
+    else:
+        auth = await asyncio.to_thread(OperatorAuth.load_or_create, config.data_dir)
+    app[OPERATOR_AUTH] = auth
+    yield
+
+
+async def http_client_ctx(app: web.Application) -> AsyncIterator[None]:
+    """One pooled client session for every outbound call, closed after the last user."""
+    async with aiohttp.ClientSession(
+        timeout=OUTBOUND_TIMEOUT, headers={"User-Agent": f"bpc-node/{__version__}"}
+    ) as session:
+        app[HTTP_CLIENT] = session
+        yield
+
+
+async def verifier_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The verifier; it resolves the node's own DID from memory and others' over ``http``."""
+    app[VERIFIER] = node_verifier(
+        app[IDENTITY], app[HTTP_CLIENT], allow_http_loopback=app[CONFIG].is_local
+    )
+    yield
+
+
+# --- small routes -----------------------------------------------------------------------------
+
+
+async def health(request: web.Request) -> web.Response:
+    """Liveness for orchestrators and tests: answers once every resource is up."""
+    return web.json_response({"status": "ok", "did": request.config_dict[IDENTITY].did})
+
+
+async def did_document(request: web.Request) -> web.Response:
+    """The node's DID document, where did:web resolution looks for it."""
+    return web.json_response(
+        request.config_dict[IDENTITY].did_document(),
+        headers={"Access-Control-Allow-Origin": "*", "Cache-Control": "max-age=300"},
+    )
