@@ -8,7 +8,7 @@ is never closed while something that uses it still runs:
 1. identity   the node key from the keystore (``identity.load_identity``)
 2. operator   the operator API key hash (``management.auth``)
 3. http       the one outbound ``aiohttp.ClientSession`` (did:web, other nodes)
-4. store      (next: ``connector/store``; see the marked place in ``create_app``)
+4. store      SQLite (default) or PostgreSQL, migrated at open (``connector.store``)
 5. verifier   credential / presentation verification with DID resolution over (3)
 
 Route modules read the keys defined here (``request.config_dict[IDENTITY]``), so they are
@@ -29,14 +29,17 @@ from connector.config import NodeConfig
 from connector.identity import NodeIdentity, load_identity, node_verifier
 from connector.management.auth import OPERATOR_AUTH, OperatorAuth
 from connector.problems import problem_middleware
+from connector.store import Store, open_store
 from credentials import Verifier
 
 CONFIG = web.AppKey("config", NodeConfig)
 IDENTITY = web.AppKey("identity", NodeIdentity)
 VERIFIER = web.AppKey("verifier", Verifier)
+STORE = web.AppKey("store", Store)
 HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
 
-__all__ = ["CONFIG", "HTTP_CLIENT", "IDENTITY", "OPERATOR_AUTH", "VERIFIER", "create_app"]
+__all__ = ["CONFIG", "HTTP_CLIENT", "IDENTITY", "OPERATOR_AUTH", "STORE", "VERIFIER",
+           "create_app"]
 
 #: Outbound calls (did:web documents, other connectors) must not hang a request forever.
 OUTBOUND_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=10)
@@ -53,12 +56,9 @@ def create_app(config: NodeConfig) -> web.Application:
     app.cleanup_ctx.append(identity_ctx)
     app.cleanup_ctx.append(operator_auth_ctx)
     app.cleanup_ctx.append(http_client_ctx)
-    # --- store -------------------------------------------------------------------------------
-    # The Store's cleanup context (connector/store) goes HERE: after the identity and the HTTP
-    # client it may need, before the verifier and anything that reads or writes passports, so
+    # After the identity and the HTTP client, before anything that reads or writes state, so
     # it is closed only after all of those have stopped.
-    # app.cleanup_ctx.append(store_ctx)
-    # -----------------------------------------------------------------------------------------
+    app.cleanup_ctx.append(store_ctx)
     app.cleanup_ctx.append(verifier_ctx)
 
     app.router.add_get("/health", health)
@@ -99,6 +99,17 @@ async def http_client_ctx(app: web.Application) -> AsyncIterator[None]:
     ) as session:
         app[HTTP_CLIENT] = session
         yield
+
+
+async def store_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The node's durable state; closed last among the resources that use it."""
+    config = app[CONFIG]
+    store = await open_store(config.store, data_dir=config.data_dir)
+    app[STORE] = store
+    try:
+        yield
+    finally:
+        await store.close()
 
 
 async def verifier_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -394,3 +394,13 @@ def test_bpc_serve_refuses_to_start_with_a_clear_message(
     assert run.returncode == 2, run.stderr
     assert expected in run.stderr
     assert "Traceback" not in run.stderr and run.stdout == ""
+
+
+def test_serve_with_an_unreachable_store_exits_2_with_a_message(tmp_path: Path) -> None:
+    """A node whose PostgreSQL is not there says so and stops; no traceback."""
+    env = {**os.environ, "BPC_KEYSTORE_PASSPHRASE": "pw", "BPC_DATA_DIR": str(tmp_path),
+           "BPC_PORT": "0", "BPC_STORE": "postgresql://127.0.0.1:1/nowhere"}
+    run = subprocess.run([sys.executable, "-m", "connector", "serve"], capture_output=True,
+                         text=True, timeout=120, env=env)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "error:" in run.stderr and "Traceback" not in run.stderr

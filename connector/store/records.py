@@ -1,0 +1,238 @@
+"""The records the store keeps: frozen values, one class per kind of row.
+
+Records are plain data with no behaviour and no database handle (unlike ORM objects), so a
+state machine can take one, compute the next one with ``dataclasses.replace`` and hand it back
+to a transaction. Fields the store owns are filled in by it and returned in the stored copy:
+
+- ``version`` counts the stored changes of a mutable record. ``0`` means "not stored yet";
+  ``put_*`` inserts such a record as version 1 and otherwise updates only if the stored row
+  still has the version the caller read (optimistic concurrency), bumping it by one.
+- ``updated_at`` is the time of that change; ``created_at`` is kept from the first insert.
+- ``AuditEvent.seq`` is assigned on append.
+
+Times are timezone-aware (the store refuses naive ones) and come back in UTC. JSON fields hold
+only what JSON can express (``dict`` with ``str`` keys, ``list``, ``str``, ``int``, finite
+``float``, ``bool``, ``None``); PostgreSQL stores them as ``jsonb``, so key order is not kept.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+JSONObject = dict[str, Any]
+"""A JSON object as ``json.loads`` returns it."""
+
+Secured = dict[str, Any] | str
+"""A secured credential: a JSON credential with its proof, or a compact JWT."""
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC (the default clock of records and stores)."""
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    """A fresh process or message id; DSP wants IRIs, and ``urn:uuid:`` is one."""
+    return f"urn:uuid:{uuid.uuid4()}"
+
+
+class Role(StrEnum):
+    """Which side of a negotiation or transfer this node plays."""
+
+    PROVIDER = "provider"
+    CONSUMER = "consumer"
+
+
+class ProcessKind(StrEnum):
+    """The kinds of process workers lease (``Store.lease_processes``)."""
+
+    NEGOTIATION = "negotiation"
+    TRANSFER = "transfer"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatteryRecord:
+    """A battery (or cell) DID this node tracks; its keys stay in the keystore."""
+
+    did: str
+    kind: str = "battery"
+    parent_did: str | None = None
+    key_id: str | None = None
+    properties: JSONObject = field(default_factory=dict)
+    version: int = 0
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CredentialRecord:
+    """One passport entry: a secured credential at ``position`` in its battery's chain.
+
+    Immutable once added. ``previous_digest`` must be the digest at ``position - 1`` (the
+    store checks); at position 0 it is ``None`` or, for a repurposed battery, the head of the
+    original passport.
+    """
+
+    battery_did: str
+    position: int
+    digest: str
+    previous_digest: str | None
+    issuer: str
+    types: tuple[str, ...]
+    credential: Secured
+    created_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AssetRecord:
+    """A passport data asset offered in the catalog at one access level."""
+
+    id: str
+    access_level: str
+    battery_did: str | None = None
+    properties: JSONObject = field(default_factory=dict)
+    version: int = 0
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PolicyRecord:
+    """A named ODRL policy (JSON) that offers refer to."""
+
+    id: str
+    policy: JSONObject
+    version: int = 0
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OfferRecord:
+    """An ODRL offer (JSON) for an asset, as the catalog shows it."""
+
+    id: str
+    asset_id: str
+    offer: JSONObject
+    policy_id: str | None = None
+    version: int = 0
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NegotiationRecord:
+    """A contract negotiation as this node sees it; ``id`` is this side's process id.
+
+    A terminated negotiation says why in ``reason_kind`` (a typed reason), the
+    ``failed_constraint`` that decided it when a policy did, and a human ``reason_detail``.
+    """
+
+    id: str
+    role: Role
+    state: str
+    counterparty_did: str
+    counterparty_address: str
+    counterparty_pid: str | None = None
+    asset_id: str | None = None
+    offer_id: str | None = None
+    offer: JSONObject | None = None
+    agreement_id: str | None = None
+    reason_kind: str | None = None
+    failed_constraint: str | None = None
+    reason_detail: str | None = None
+    version: int = 0
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgreementRecord:
+    """A contract agreement (ODRL JSON): immutable once added, never lost."""
+
+    id: str
+    asset_id: str
+    provider_did: str
+    consumer_did: str
+    agreement: JSONObject
+    signed_at: datetime
+    negotiation_id: str | None = None
+    not_after: datetime | None = None
+    created_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TransferRecord:
+    """A transfer process under an agreement; ``id`` is this side's process id."""
+
+    id: str
+    role: Role
+    state: str
+    agreement_id: str
+    asset_id: str
+    counterparty_did: str
+    counterparty_address: str
+    format: str
+    counterparty_pid: str | None = None
+    data_address: JSONObject | None = None
+    reason_kind: str | None = None
+    failed_constraint: str | None = None
+    reason_detail: str | None = None
+    version: int = 0
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TokenRecord:
+    """A data-plane access token, by its ``jti``, bound to one agreement."""
+
+    jti: str
+    agreement_id: str
+    consumer_did: str
+    asset_id: str
+    expires_at: datetime
+    transfer_id: str | None = None
+    revoked: bool = False
+    version: int = 0
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboxMessage:
+    """An outbound protocol message, stored with the state change that caused it.
+
+    A sender leases it (``lease_owner`` until ``lease_until``), delivers it and marks it
+    delivered, or reschedules it with backoff; ``failed_at`` ends the retries.
+    """
+
+    process_id: str
+    kind: str
+    target_url: str
+    body: JSONObject
+    id: str = field(default_factory=new_id)
+    attempts: int = 0
+    next_attempt_at: datetime = field(default_factory=utcnow)
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
+    delivered_at: datetime | None = None
+    failed_at: datetime | None = None
+    last_error: str | None = None
+    created_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuditEvent:
+    """One line of the append-only audit log; ``seq`` orders the log."""
+
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    subject_id: str
+    details: JSONObject

@@ -1,0 +1,185 @@
+"""The PostgreSQL schema, as migrations (see ``migrations``): append new ones, never edit.
+
+Created in the store's schema (``search_path``). Keys use the ``"C"`` collation so keyset
+paging orders exactly as on SQLite (by code point), whatever the database's locale. JSON is
+``jsonb``. Credentials, agreements and the audit log refuse UPDATE, DELETE and TRUNCATE by
+trigger: they are the data that must never be lost.
+"""
+
+from __future__ import annotations
+
+from connector.store.migrations import Migration
+
+
+def _append_only(table: str) -> str:
+    return (
+        f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}\n"
+        "    FOR EACH ROW EXECUTE FUNCTION bpc_refuse_change();\n"
+        f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table}\n"
+        "    FOR EACH STATEMENT EXECUTE FUNCTION bpc_refuse_change();\n"
+    )
+
+
+_KEY = 'TEXT COLLATE "C"'
+_STAMPS = """
+    version BIGINT NOT NULL CHECK (version > 0),
+    created_at TIMESTAMPTZ NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL"""
+
+_INITIAL = f"""
+CREATE FUNCTION bpc_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '% is append-only', TG_TABLE_NAME USING ERRCODE = 'restrict_violation';
+END
+$$;
+
+CREATE TABLE batteries (
+    did {_KEY} PRIMARY KEY,
+    kind TEXT NOT NULL,
+    parent_did {_KEY} REFERENCES batteries (did),
+    key_id TEXT,
+    properties JSONB NOT NULL,{_STAMPS}
+);
+CREATE INDEX batteries_parent ON batteries (parent_did, did) WHERE parent_did IS NOT NULL;
+
+CREATE TABLE credentials (
+    digest {_KEY} PRIMARY KEY,
+    battery_did {_KEY} NOT NULL REFERENCES batteries (did),
+    position BIGINT NOT NULL CHECK (position >= 0),
+    previous_digest TEXT,
+    issuer TEXT NOT NULL,
+    types JSONB NOT NULL,
+    credential TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    UNIQUE (battery_did, position)
+);
+{_append_only("credentials")}
+CREATE TABLE assets (
+    id {_KEY} PRIMARY KEY,
+    access_level TEXT NOT NULL,
+    battery_did {_KEY} REFERENCES batteries (did),
+    properties JSONB NOT NULL,{_STAMPS}
+);
+CREATE INDEX assets_access_level ON assets (access_level, id);
+CREATE INDEX assets_battery ON assets (battery_did, id);
+
+CREATE TABLE policies (
+    id {_KEY} PRIMARY KEY,
+    policy JSONB NOT NULL,{_STAMPS}
+);
+
+CREATE TABLE offers (
+    id {_KEY} PRIMARY KEY,
+    asset_id {_KEY} NOT NULL REFERENCES assets (id),
+    offer JSONB NOT NULL,
+    policy_id {_KEY} REFERENCES policies (id),{_STAMPS}
+);
+CREATE INDEX offers_asset ON offers (asset_id, id);
+CREATE INDEX offers_policy ON offers (policy_id, id);
+
+CREATE TABLE negotiations (
+    id {_KEY} PRIMARY KEY,
+    role TEXT NOT NULL CHECK (role IN ('provider', 'consumer')),
+    state TEXT NOT NULL,
+    counterparty_did TEXT NOT NULL,
+    counterparty_address TEXT NOT NULL,
+    counterparty_pid TEXT,
+    asset_id TEXT,
+    offer_id TEXT,
+    offer JSONB,
+    agreement_id TEXT,
+    reason_kind TEXT,
+    failed_constraint TEXT,
+    reason_detail TEXT,{_STAMPS},
+    lease_owner TEXT,
+    lease_until TIMESTAMPTZ
+);
+CREATE INDEX negotiations_state ON negotiations (state, updated_at, id);
+CREATE INDEX negotiations_counterparty ON negotiations (counterparty_pid, id);
+
+CREATE TABLE agreements (
+    id {_KEY} PRIMARY KEY,
+    asset_id TEXT NOT NULL,
+    provider_did TEXT NOT NULL,
+    consumer_did TEXT NOT NULL,
+    agreement JSONB NOT NULL,
+    signed_at TIMESTAMPTZ NOT NULL,
+    negotiation_id TEXT,
+    not_after TIMESTAMPTZ,
+    created_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX agreements_asset ON agreements (asset_id, id);
+CREATE INDEX agreements_consumer ON agreements (consumer_did, id);
+{_append_only("agreements")}
+CREATE TABLE transfers (
+    id {_KEY} PRIMARY KEY,
+    role TEXT NOT NULL CHECK (role IN ('provider', 'consumer')),
+    state TEXT NOT NULL,
+    agreement_id {_KEY} NOT NULL REFERENCES agreements (id),
+    asset_id TEXT NOT NULL,
+    counterparty_did TEXT NOT NULL,
+    counterparty_address TEXT NOT NULL,
+    format TEXT NOT NULL,
+    counterparty_pid TEXT,
+    data_address JSONB,
+    reason_kind TEXT,
+    failed_constraint TEXT,
+    reason_detail TEXT,{_STAMPS},
+    lease_owner TEXT,
+    lease_until TIMESTAMPTZ
+);
+CREATE INDEX transfers_state ON transfers (state, updated_at, id);
+CREATE INDEX transfers_agreement ON transfers (agreement_id, id);
+CREATE INDEX transfers_counterparty ON transfers (counterparty_pid, id);
+
+CREATE TABLE tokens (
+    jti {_KEY} PRIMARY KEY,
+    agreement_id {_KEY} NOT NULL REFERENCES agreements (id),
+    consumer_did TEXT NOT NULL,
+    asset_id TEXT NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL,
+    transfer_id TEXT,
+    revoked BOOLEAN NOT NULL,{_STAMPS}
+);
+CREATE INDEX tokens_agreement ON tokens (agreement_id, jti);
+
+CREATE TABLE outbox (
+    id {_KEY} PRIMARY KEY,
+    process_id {_KEY} NOT NULL,
+    kind TEXT NOT NULL,
+    target_url TEXT NOT NULL,
+    body JSONB NOT NULL,
+    attempts BIGINT NOT NULL CHECK (attempts >= 0),
+    next_attempt_at TIMESTAMPTZ NOT NULL,
+    lease_owner TEXT,
+    lease_until TIMESTAMPTZ,
+    delivered_at TIMESTAMPTZ,
+    failed_at TIMESTAMPTZ,
+    last_error TEXT,
+    created_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX outbox_due ON outbox (next_attempt_at, id)
+    WHERE delivered_at IS NULL AND failed_at IS NULL;
+CREATE INDEX outbox_process ON outbox (process_id, id);
+
+CREATE TABLE inbound_receipts (
+    process_id TEXT NOT NULL,
+    message_key TEXT NOT NULL,
+    received_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (process_id, message_key)
+);
+
+CREATE TABLE audit_log (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at TIMESTAMPTZ NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    subject_id TEXT NOT NULL,
+    details JSONB NOT NULL
+);
+CREATE INDEX audit_subject ON audit_log (subject_id, seq);
+{_append_only("audit_log")}"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial", _INITIAL),
+)

@@ -1,0 +1,178 @@
+"""The SQLite schema, as migrations (see ``migrations``): append new ones, never edit.
+
+Tables are ``STRICT`` (types enforced, as PostgreSQL does); times are integer microseconds
+since the epoch (UTC), JSON is text, booleans are 0/1. Credentials, agreements and the audit
+log refuse UPDATE and DELETE by trigger: they are the data that must never be lost, and the
+triggers hold even against a raw SQL session.
+"""
+
+from __future__ import annotations
+
+from connector.store.migrations import Migration
+
+
+def _append_only(table: str) -> str:
+    return (
+        f"CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table}\n"
+        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END;\n"
+        f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table}\n"
+        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END;\n"
+    )
+
+
+_STAMPS = """
+    version INTEGER NOT NULL CHECK (version > 0),
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL"""
+
+_INITIAL = f"""
+CREATE TABLE batteries (
+    did TEXT PRIMARY KEY NOT NULL,
+    kind TEXT NOT NULL,
+    parent_did TEXT REFERENCES batteries (did),
+    key_id TEXT,
+    properties TEXT NOT NULL,{_STAMPS}
+) STRICT;
+CREATE INDEX batteries_parent ON batteries (parent_did, did) WHERE parent_did IS NOT NULL;
+
+CREATE TABLE credentials (
+    digest TEXT PRIMARY KEY NOT NULL,
+    battery_did TEXT NOT NULL REFERENCES batteries (did),
+    position INTEGER NOT NULL CHECK (position >= 0),
+    previous_digest TEXT,
+    issuer TEXT NOT NULL,
+    types TEXT NOT NULL,
+    credential TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    UNIQUE (battery_did, position)
+) STRICT;
+{_append_only("credentials")}
+CREATE TABLE assets (
+    id TEXT PRIMARY KEY NOT NULL,
+    access_level TEXT NOT NULL,
+    battery_did TEXT REFERENCES batteries (did),
+    properties TEXT NOT NULL,{_STAMPS}
+) STRICT;
+CREATE INDEX assets_access_level ON assets (access_level, id);
+CREATE INDEX assets_battery ON assets (battery_did, id);
+
+CREATE TABLE policies (
+    id TEXT PRIMARY KEY NOT NULL,
+    policy TEXT NOT NULL,{_STAMPS}
+) STRICT;
+
+CREATE TABLE offers (
+    id TEXT PRIMARY KEY NOT NULL,
+    asset_id TEXT NOT NULL REFERENCES assets (id),
+    offer TEXT NOT NULL,
+    policy_id TEXT REFERENCES policies (id),{_STAMPS}
+) STRICT;
+CREATE INDEX offers_asset ON offers (asset_id, id);
+CREATE INDEX offers_policy ON offers (policy_id, id);
+
+CREATE TABLE negotiations (
+    id TEXT PRIMARY KEY NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('provider', 'consumer')),
+    state TEXT NOT NULL,
+    counterparty_did TEXT NOT NULL,
+    counterparty_address TEXT NOT NULL,
+    counterparty_pid TEXT,
+    asset_id TEXT,
+    offer_id TEXT,
+    offer TEXT,
+    agreement_id TEXT,
+    reason_kind TEXT,
+    failed_constraint TEXT,
+    reason_detail TEXT,{_STAMPS},
+    lease_owner TEXT,
+    lease_until INTEGER
+) STRICT;
+CREATE INDEX negotiations_state ON negotiations (state, updated_at, id);
+CREATE INDEX negotiations_counterparty ON negotiations (counterparty_pid, id);
+
+CREATE TABLE agreements (
+    id TEXT PRIMARY KEY NOT NULL,
+    asset_id TEXT NOT NULL,
+    provider_did TEXT NOT NULL,
+    consumer_did TEXT NOT NULL,
+    agreement TEXT NOT NULL,
+    signed_at INTEGER NOT NULL,
+    negotiation_id TEXT,
+    not_after INTEGER,
+    created_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX agreements_asset ON agreements (asset_id, id);
+CREATE INDEX agreements_consumer ON agreements (consumer_did, id);
+{_append_only("agreements")}
+CREATE TABLE transfers (
+    id TEXT PRIMARY KEY NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('provider', 'consumer')),
+    state TEXT NOT NULL,
+    agreement_id TEXT NOT NULL REFERENCES agreements (id),
+    asset_id TEXT NOT NULL,
+    counterparty_did TEXT NOT NULL,
+    counterparty_address TEXT NOT NULL,
+    format TEXT NOT NULL,
+    counterparty_pid TEXT,
+    data_address TEXT,
+    reason_kind TEXT,
+    failed_constraint TEXT,
+    reason_detail TEXT,{_STAMPS},
+    lease_owner TEXT,
+    lease_until INTEGER
+) STRICT;
+CREATE INDEX transfers_state ON transfers (state, updated_at, id);
+CREATE INDEX transfers_agreement ON transfers (agreement_id, id);
+CREATE INDEX transfers_counterparty ON transfers (counterparty_pid, id);
+
+CREATE TABLE tokens (
+    jti TEXT PRIMARY KEY NOT NULL,
+    agreement_id TEXT NOT NULL REFERENCES agreements (id),
+    consumer_did TEXT NOT NULL,
+    asset_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    transfer_id TEXT,
+    revoked INTEGER NOT NULL CHECK (revoked IN (0, 1)),{_STAMPS}
+) STRICT;
+CREATE INDEX tokens_agreement ON tokens (agreement_id, jti);
+
+CREATE TABLE outbox (
+    id TEXT PRIMARY KEY NOT NULL,
+    process_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    target_url TEXT NOT NULL,
+    body TEXT NOT NULL,
+    attempts INTEGER NOT NULL CHECK (attempts >= 0),
+    next_attempt_at INTEGER NOT NULL,
+    lease_owner TEXT,
+    lease_until INTEGER,
+    delivered_at INTEGER,
+    failed_at INTEGER,
+    last_error TEXT,
+    created_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX outbox_due ON outbox (next_attempt_at, id)
+    WHERE delivered_at IS NULL AND failed_at IS NULL;
+CREATE INDEX outbox_process ON outbox (process_id, id);
+
+CREATE TABLE inbound_receipts (
+    process_id TEXT NOT NULL,
+    message_key TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (process_id, message_key)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE audit_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    subject_id TEXT NOT NULL,
+    details TEXT NOT NULL
+) STRICT;
+CREATE INDEX audit_subject ON audit_log (subject_id, seq);
+{_append_only("audit_log")}"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "initial", _INITIAL),
+)
