@@ -14,6 +14,10 @@ The table follows the state diagram of the specification
 deliberate widening: the text lets either party terminate in any non-terminal state, so a
 termination is accepted (and may be sent) wherever the diagram shows it for only one side; those
 rows carry a note. Anything after FINALIZED or TERMINATED is an illegal transition (CN:03-01).
+
+How a message is judged against the table (duplicates, PIDs, ACKs, the errors) is shared with the
+transfer machine and lives in ``connector.dsp.machine``; this module supplies what is particular
+to negotiation: the message kinds, the table, the state types and the outbound-message builders.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from connector.dsp.errors import Area, ErrorCode, ProtocolError
+from connector.dsp.errors import Area, ProtocolError
+from connector.dsp.errors import ErrorCode as ErrorCode  # re-exported, as before
+from connector.dsp.machine import Machine, process_ids, with_reason
 from connector.dsp.messages import (
     Agreement,
     ContractAgreementMessage,
@@ -46,10 +52,10 @@ from connector.dsp.process import (
     Rule,
     TerminationReason,
     Transition,
-    fingerprint,
-    pid_mismatch,
     render_table,
 )
+from connector.dsp.process import fingerprint as fingerprint  # re-exported, as before
+from connector.dsp.process import pid_mismatch as pid_mismatch  # re-exported, as before
 
 
 class NegotiationMessage(StrEnum):
@@ -162,9 +168,7 @@ class _Negotiation:
 
     def ack(self) -> ContractNegotiation:
         """The ``ContractNegotiation`` body answering a message or a ``GET``."""
-        return ContractNegotiation(
-            consumer_pid=self.consumer_pid, provider_pid=self.provider_pid, state=self.state
-        )
+        return ContractNegotiation(**process_ids(self), state=self.state)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -224,64 +228,49 @@ def _is_initial(message: NegotiationInput) -> bool:
     return isinstance(message, ContractRequestMessage | ContractOfferMessage) and message.is_initial
 
 
-def _error(
-    process: NegotiationProcess | None,
-    message: NegotiationInput | None,
-    status: int,
-    code: ErrorCode,
-    reason: str,
-) -> ProtocolError:
-    if process is not None:
-        consumer_pid: str | None = process.consumer_pid
-        provider_pid: str | None = process.provider_pid
-    elif message is not None:
-        consumer_pid, provider_pid = _pids(message)
-    else:
-        consumer_pid = provider_pid = None
-    return ProtocolError(
-        area=Area.NEGOTIATION,
-        status=status,
-        code=code,
-        reason=reason,
-        consumer_pid=consumer_pid,
-        provider_pid=provider_pid,
-    )
-
-
 def _enter(
     state: NegotiationState,
     previous: NegotiationProcess | None,
     message: NegotiationInput,
-    *,
-    consumer_pid: str,
-    provider_pid: str,
-    peer_callback_address: str | None,
-    print_: str,
+    common: dict[str, Any],
 ) -> NegotiationProcess:
     """Build the next state's value from the previous one and the message that caused it."""
-    ids: dict[str, Any] = {
-        "consumer_pid": consumer_pid,
-        "provider_pid": provider_pid,
-        "peer_callback_address": peer_callback_address,
-        "fingerprint": print_,
-    }
     if isinstance(message, ContractRequestMessage | ContractOfferMessage):
         cls = Requested if state is NegotiationState.REQUESTED else Offered
-        return cls(offer=message.offer, **ids)
+        return cls(offer=message.offer, **common)
     if previous is None:  # only initial requests and offers create processes (see TABLE)
         raise AssertionError(f"{state} cannot be entered without a process")
     if isinstance(message, ContractAgreementMessage):
-        return Agreed(offer=previous.offer, agreement=message.agreement, **ids)
+        return Agreed(offer=previous.offer, agreement=message.agreement, **common)
     agreement = getattr(previous, "agreement", None)
     if isinstance(message, ContractNegotiationTerminationMessage):
         reason = TerminationReason.from_wire(message.code, message.reason)
-        return Terminated(offer=previous.offer, agreement=agreement, reason=reason, **ids)
+        return Terminated(offer=previous.offer, agreement=agreement, reason=reason, **common)
     if state is NegotiationState.ACCEPTED:
-        return Accepted(offer=previous.offer, **ids)
+        return Accepted(offer=previous.offer, **common)
     if agreement is None:
         raise AssertionError(f"{state} needs an agreement; {previous.state} has none")
     cls_with_agreement = Verified if state is NegotiationState.VERIFIED else Finalized
-    return cls_with_agreement(offer=previous.offer, agreement=agreement, **ids)
+    return cls_with_agreement(offer=previous.offer, agreement=agreement, **common)
+
+
+_MACHINE: Machine[
+    NegotiationState,
+    NegotiationMessage,
+    NegotiationInput,
+    NegotiationProcess,
+    ContractNegotiation,
+] = Machine(
+    area=Area.NEGOTIATION,
+    name="contract negotiation",
+    process_noun="negotiation",
+    table=TABLE,
+    inputs=NegotiationInput,
+    kind_of=message_kind,
+    pids_of=_pids,
+    creates=_is_initial,
+    enter=_enter,
+)
 
 
 def transition(
@@ -306,137 +295,16 @@ def transition(
     The caller finds ``process`` by the PID in the URL (404 via
     ``ProtocolError.unknown_process`` if there is none) and, for the creating endpoints, by the
     peer's PID, so a retried initial request is recognised as a duplicate.
+    The rules every protocol shares are listed in ``connector.dsp.machine``.
     """
-    kind = message_kind(message)
-    if kind is None:
-        return _error(
-            process,
-            None,
-            400,
-            ErrorCode.UNEXPECTED_MESSAGE,
-            f"{message.type} is not a contract negotiation message",
-        )
-    assert isinstance(message, NegotiationInput)  # message_kind said so
-    print_ = fingerprint(message, direction)
-    if process is not None and process.fingerprint == print_:
-        return Transition(
-            process=process, previous=process.state, duplicate=True, created=_is_initial(message)
-        )
-
-    consumer_pid, provider_pid = _pids(message)
-    if process is not None:
-        mismatch = pid_mismatch(
-            process_consumer_pid=process.consumer_pid,
-            process_provider_pid=process.provider_pid,
-            consumer_pid=consumer_pid,
-            provider_pid=provider_pid,
-        )
-        if mismatch is not None:
-            return _error(process, message, 400, ErrorCode.PROCESS_ID_MISMATCH, mismatch)
-
-    state = process.state if process is not None else None
-    receiver = role if direction is Direction.RECEIVED else role.peer
-    rule = TABLE.get((receiver, state, kind))
-    if rule is None:
-        where = f"in state {state}" if state is not None else "without a process"
-        return _error(
-            process,
-            message,
-            400,
-            ErrorCode.ILLEGAL_TRANSITION,
-            f"a {receiver} cannot accept {kind} {where}",
-        )
-
-    initial = _is_initial(message)
-    if process is None and not initial:
-        named = provider_pid if receiver is Role.PROVIDER else consumer_pid
-        return _error(
-            None, message, 404, ErrorCode.UNKNOWN_PROCESS, f"no process {named!r} to continue"
-        )
-    if process is not None and initial:
-        return _error(
-            process,
-            message,
-            400,
-            ErrorCode.PROCESS_ID_MISMATCH,
-            "once a negotiation exists, every message names both consumerPid and providerPid",
-        )
-
-    if process is None:
-        peer_callback = message.callback_address if direction is Direction.RECEIVED else None
-        if direction is Direction.RECEIVED:
-            if local_pid is None:
-                raise ValueError("local_pid is required when a received message creates a process")
-            if role is Role.PROVIDER:
-                provider_pid = local_pid
-            else:
-                consumer_pid = local_pid
-        else:
-            if ack is None:
-                raise ValueError("ack is required when a sent message created a process")
-            own = consumer_pid if role is Role.CONSUMER else provider_pid
-            acked = ack.consumer_pid if role is Role.CONSUMER else ack.provider_pid
-            if own != acked:
-                return _error(
-                    None,
-                    message,
-                    502,
-                    ErrorCode.PROCESS_ID_MISMATCH,
-                    f"the peer acknowledged process {acked!r}, we sent {own!r}",
-                )
-            consumer_pid, provider_pid = ack.consumer_pid, ack.provider_pid
-    else:
-        consumer_pid, provider_pid = process.consumer_pid, process.provider_pid
-        peer_callback = process.peer_callback_address
-    assert consumer_pid is not None and provider_pid is not None  # set on every path above
-
-    if ack is not None and direction is Direction.SENT:
-        problem = _ack_problem(ack, rule.next, consumer_pid, provider_pid)
-        if problem is not None:
-            return problem
-
-    new = _enter(
-        rule.next,
-        process,
-        message,
-        consumer_pid=consumer_pid,
-        provider_pid=provider_pid,
-        peer_callback_address=peer_callback,
-        print_=print_,
+    return _MACHINE.transition(
+        process, message, role=role, direction=direction, local_pid=local_pid, ack=ack
     )
-    effects = rule.effects if direction is Direction.RECEIVED else ()
-    return Transition(process=new, previous=state, created=process is None, effects=effects)
-
-
-def _ack_problem(
-    ack: ContractNegotiation, expected: NegotiationState, consumer_pid: str, provider_pid: str
-) -> ProtocolError | None:
-    """A peer's ACK that contradicts the transition (status 502: the peer answered wrongly)."""
-    base: dict[str, Any] = {
-        "area": Area.NEGOTIATION,
-        "consumer_pid": consumer_pid,
-        "provider_pid": provider_pid,
-    }
-    if (ack.consumer_pid, ack.provider_pid) != (consumer_pid, provider_pid):
-        return ProtocolError(
-            status=502,
-            code=ErrorCode.PROCESS_ID_MISMATCH,
-            reason="the peer acknowledged another process",
-            **base,
-        )
-    if ack.state is not expected:
-        return ProtocolError(
-            status=502,
-            code=ErrorCode.STATE_MISMATCH,
-            reason=f"the peer reports {ack.state}, the transition leads to {expected}",
-            **base,
-        )
-    return None
 
 
 def unknown_process(pid: str) -> ProtocolError:
     """404 for a negotiation PID the binding could not find (or the peer may not see)."""
-    return ProtocolError.unknown_process(Area.NEGOTIATION, pid)
+    return _MACHINE.unknown_process(pid)
 
 
 # --- outbound messages -------------------------------------------------------------------------
@@ -461,55 +329,33 @@ def initial_offer(
 
 
 def counter_request(process: NegotiationProcess, offer: MessageOffer) -> ContractRequestMessage:
-    return ContractRequestMessage(
-        consumer_pid=process.consumer_pid, provider_pid=process.provider_pid, offer=offer
-    )
+    return ContractRequestMessage(**process_ids(process), offer=offer)
 
 
 def counter_offer(process: NegotiationProcess, offer: MessageOffer) -> ContractOfferMessage:
-    return ContractOfferMessage(
-        consumer_pid=process.consumer_pid, provider_pid=process.provider_pid, offer=offer
-    )
+    return ContractOfferMessage(**process_ids(process), offer=offer)
 
 
 def accept(process: NegotiationProcess) -> ContractNegotiationEventMessage:
-    return ContractNegotiationEventMessage(
-        consumer_pid=process.consumer_pid,
-        provider_pid=process.provider_pid,
-        event_type=EventType.ACCEPTED,
-    )
+    return ContractNegotiationEventMessage(**process_ids(process), event_type=EventType.ACCEPTED)
 
 
 def agree(process: NegotiationProcess, agreement: Agreement) -> ContractAgreementMessage:
-    return ContractAgreementMessage(
-        consumer_pid=process.consumer_pid, provider_pid=process.provider_pid, agreement=agreement
-    )
+    return ContractAgreementMessage(**process_ids(process), agreement=agreement)
 
 
 def verify(process: NegotiationProcess) -> ContractAgreementVerificationMessage:
-    return ContractAgreementVerificationMessage(
-        consumer_pid=process.consumer_pid, provider_pid=process.provider_pid
-    )
+    return ContractAgreementVerificationMessage(**process_ids(process))
 
 
 def finalize(process: NegotiationProcess) -> ContractNegotiationEventMessage:
-    return ContractNegotiationEventMessage(
-        consumer_pid=process.consumer_pid,
-        provider_pid=process.provider_pid,
-        event_type=EventType.FINALIZED,
-    )
+    return ContractNegotiationEventMessage(**process_ids(process), event_type=EventType.FINALIZED)
 
 
 def terminate(
     process: NegotiationProcess, reason: TerminationReason
 ) -> ContractNegotiationTerminationMessage:
-    code, reasons = reason.to_wire()
-    return ContractNegotiationTerminationMessage(
-        consumer_pid=process.consumer_pid,
-        provider_pid=process.provider_pid,
-        code=code,
-        reason=reasons,
-    )
+    return ContractNegotiationTerminationMessage(**with_reason(process, reason))
 
 
 def agreement_from_offer(

@@ -11,6 +11,7 @@ only the provider starts a REQUESTED transfer; either side may complete, suspend
 STARTED one and resume (``TransferStartMessage``) or terminate a SUSPENDED one.
 SUSPENDED → COMPLETED and anything after COMPLETED/TERMINATED are illegal (TP:03-xx).
 The ``DataFlow`` effects tell the local data plane what the peer's message means for the bytes.
+The engine that applies the table is ``connector.dsp.machine``, shared with negotiation.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from connector.dsp.errors import Area, ErrorCode, ProtocolError
+from connector.dsp.errors import Area, ProtocolError
+from connector.dsp.errors import ErrorCode as ErrorCode  # re-exported, as before
+from connector.dsp.machine import Machine, process_ids, with_reason
 from connector.dsp.messages import (
     DataAddress,
     Message,
@@ -40,10 +43,10 @@ from connector.dsp.process import (
     Rule,
     TerminationReason,
     Transition,
-    fingerprint,
-    pid_mismatch,
     render_table,
 )
+from connector.dsp.process import fingerprint as fingerprint  # re-exported, as before
+from connector.dsp.process import pid_mismatch as pid_mismatch  # re-exported, as before
 
 
 class TransferMessage(StrEnum):
@@ -141,9 +144,7 @@ class _Transfer:
 
     def ack(self) -> TransferProcess:
         """The ``TransferProcess`` body answering a message or a ``GET``."""
-        return TransferProcess(
-            consumer_pid=self.consumer_pid, provider_pid=self.provider_pid, state=self.state
-        )
+        return TransferProcess(**process_ids(self), state=self.state)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -189,28 +190,9 @@ def _pids(message: TransferInput) -> tuple[str | None, str | None]:
     return message.consumer_pid, message.provider_pid
 
 
-def _error(
-    process: TransferProcessState | None,
-    message: TransferInput | None,
-    status: int,
-    code: ErrorCode,
-    reason: str,
-) -> ProtocolError:
-    if process is not None:
-        consumer_pid: str | None = process.consumer_pid
-        provider_pid: str | None = process.provider_pid
-    elif message is not None:
-        consumer_pid, provider_pid = _pids(message)
-    else:
-        consumer_pid = provider_pid = None
-    return ProtocolError(
-        area=Area.TRANSFER,
-        status=status,
-        code=code,
-        reason=reason,
-        consumer_pid=consumer_pid,
-        provider_pid=provider_pid,
-    )
+def _is_request(message: TransferInput) -> bool:
+    """A ``TransferRequestMessage`` is the one message that creates a transfer process."""
+    return isinstance(message, TransferRequestMessage)
 
 
 def _enter(
@@ -247,6 +229,21 @@ def _enter(
     return Terminated(reason=reason, **carried)
 
 
+_MACHINE: Machine[
+    TransferState, TransferMessage, TransferInput, TransferProcessState, TransferProcess
+] = Machine(
+    area=Area.TRANSFER,
+    name="transfer process",
+    process_noun="transfer process",
+    table=TABLE,
+    inputs=TransferInput,
+    kind_of=message_kind,
+    pids_of=_pids,
+    creates=_is_request,
+    enter=_enter,
+)
+
+
 def transition(
     process: TransferProcessState | None,
     message: Message,
@@ -266,119 +263,16 @@ def transition(
     The caller finds ``process`` by the PID in the URL (``unknown_process`` → 404 if none) and,
     for ``POST /transfers/request``, by the consumer's PID, so a retried request is answered as
     the first one was (the spec asks providers to be idempotent there).
+    The rules every protocol shares are listed in ``connector.dsp.machine``.
     """
-    kind = message_kind(message)
-    if kind is None:
-        return _error(
-            process,
-            None,
-            400,
-            ErrorCode.UNEXPECTED_MESSAGE,
-            f"{message.type} is not a transfer process message",
-        )
-    assert isinstance(message, TransferInput)  # message_kind said so
-    print_ = fingerprint(message, direction)
-    if process is not None and process.fingerprint == print_:
-        return Transition(
-            process=process,
-            previous=process.state,
-            duplicate=True,
-            created=isinstance(message, TransferRequestMessage),
-        )
-
-    consumer_pid, provider_pid = _pids(message)
-    if process is not None:
-        mismatch = pid_mismatch(
-            process_consumer_pid=process.consumer_pid,
-            process_provider_pid=process.provider_pid,
-            consumer_pid=consumer_pid,
-            provider_pid=provider_pid,
-        )
-        if mismatch is not None:
-            return _error(process, message, 400, ErrorCode.PROCESS_ID_MISMATCH, mismatch)
-
-    state = process.state if process is not None else None
-    receiver = role if direction is Direction.RECEIVED else role.peer
-    rule = TABLE.get((receiver, state, kind))
-    if rule is None:
-        where = f"in state {state}" if state is not None else "without a process"
-        return _error(
-            process,
-            message,
-            400,
-            ErrorCode.ILLEGAL_TRANSITION,
-            f"a {receiver} cannot accept {kind} {where}",
-        )
-
-    if process is None:
-        if direction is Direction.RECEIVED:
-            if local_pid is None:
-                raise ValueError("local_pid is required when a received message creates a process")
-            provider_pid = local_pid
-            peer_callback = getattr(message, "callback_address", None)
-        else:
-            if ack is None:
-                raise ValueError("ack is required when a sent message created a process")
-            if ack.consumer_pid != consumer_pid:
-                return _error(
-                    None,
-                    message,
-                    502,
-                    ErrorCode.PROCESS_ID_MISMATCH,
-                    f"the peer acknowledged process {ack.consumer_pid!r}, we sent {consumer_pid!r}",
-                )
-            provider_pid = ack.provider_pid
-            peer_callback = None
-    else:
-        consumer_pid, provider_pid = process.consumer_pid, process.provider_pid
-        peer_callback = process.peer_callback_address
-    assert consumer_pid is not None and provider_pid is not None  # set on every path above
-
-    if ack is not None and direction is Direction.SENT:
-        problem = _ack_problem(ack, rule.next, consumer_pid, provider_pid)
-        if problem is not None:
-            return problem
-
-    common: dict[str, Any] = {
-        "consumer_pid": consumer_pid,
-        "provider_pid": provider_pid,
-        "peer_callback_address": peer_callback,
-        "fingerprint": print_,
-    }
-    new = _enter(rule.next, process, message, common)
-    effects = rule.effects if direction is Direction.RECEIVED else ()
-    return Transition(process=new, previous=state, created=process is None, effects=effects)
-
-
-def _ack_problem(
-    ack: TransferProcess, expected: TransferState, consumer_pid: str, provider_pid: str
-) -> ProtocolError | None:
-    """A peer's ACK that contradicts the transition (status 502: the peer answered wrongly)."""
-    base: dict[str, Any] = {
-        "area": Area.TRANSFER,
-        "consumer_pid": consumer_pid,
-        "provider_pid": provider_pid,
-    }
-    if (ack.consumer_pid, ack.provider_pid) != (consumer_pid, provider_pid):
-        return ProtocolError(
-            status=502,
-            code=ErrorCode.PROCESS_ID_MISMATCH,
-            reason="the peer acknowledged another process",
-            **base,
-        )
-    if ack.state is not expected:
-        return ProtocolError(
-            status=502,
-            code=ErrorCode.STATE_MISMATCH,
-            reason=f"the peer reports {ack.state}, the transition leads to {expected}",
-            **base,
-        )
-    return None
+    return _MACHINE.transition(
+        process, message, role=role, direction=direction, local_pid=local_pid, ack=ack
+    )
 
 
 def unknown_process(pid: str) -> ProtocolError:
     """404 for a transfer PID the binding could not find (or the peer may not see)."""
-    return ProtocolError.unknown_process(Area.TRANSFER, pid)
+    return _MACHINE.unknown_process(pid)
 
 
 # --- outbound messages -------------------------------------------------------------------------
@@ -406,38 +300,20 @@ def start(
     process: TransferProcessState, data_address: DataAddress | None = None
 ) -> TransferStartMessage:
     """Start (provider) or resume (either side); pull transfers MUST carry ``data_address``."""
-    return TransferStartMessage(
-        consumer_pid=process.consumer_pid,
-        provider_pid=process.provider_pid,
-        data_address=data_address,
-    )
+    return TransferStartMessage(**process_ids(process), data_address=data_address)
 
 
 def complete(process: TransferProcessState) -> TransferCompletionMessage:
-    return TransferCompletionMessage(
-        consumer_pid=process.consumer_pid, provider_pid=process.provider_pid
-    )
+    return TransferCompletionMessage(**process_ids(process))
 
 
 def suspend(
     process: TransferProcessState, reason: TerminationReason
 ) -> TransferSuspensionMessage:
-    code, reasons = reason.to_wire()
-    return TransferSuspensionMessage(
-        consumer_pid=process.consumer_pid,
-        provider_pid=process.provider_pid,
-        code=code,
-        reason=reasons,
-    )
+    return TransferSuspensionMessage(**with_reason(process, reason))
 
 
 def terminate(
     process: TransferProcessState, reason: TerminationReason
 ) -> TransferTerminationMessage:
-    code, reasons = reason.to_wire()
-    return TransferTerminationMessage(
-        consumer_pid=process.consumer_pid,
-        provider_pid=process.provider_pid,
-        code=code,
-        reason=reasons,
-    )
+    return TransferTerminationMessage(**with_reason(process, reason))

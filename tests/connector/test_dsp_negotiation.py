@@ -10,36 +10,30 @@ scenarios have no state machine and are not replayed here (their messages are co
 from __future__ import annotations
 
 import itertools
-import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from connector.dsp import docs, negotiation, schemas
+from connector.dsp import docs, negotiation
 from connector.dsp import messages as m
 from connector.dsp.errors import ErrorCode, ProtocolError
 from connector.dsp.negotiation import TABLE, NegotiationMessage, NegotiationProcess
 from connector.dsp.process import (
     Direction,
-    MustSend,
-    NeedsDecision,
     Role,
     TerminationKind,
     TerminationReason,
     Transition,
 )
 
+pytest.register_assert_rewrite("dsp_support")  # explain its asserts as the tests' own
+import dsp_support as shared  # noqa: E402
+
 K = NegotiationMessage
 S = m.NegotiationState
 CPID = "urn:uuid:consumer-process"
 PPID = "urn:uuid:provider-process"
-SCENARIOS = (
-    Path(__file__).resolve().parents[2] / ".." / "shared" / "dsp" / "tck"
-    / "dsp-tck-2025-1-scenarios.json"
-).resolve()
-
 OFFER = m.MessageOffer(
     id="urn:uuid:offer-1", target="urn:uuid:dataset-1", permission=[m.Rule(action="use")]
 )
@@ -115,13 +109,68 @@ def local_pid(role: Role) -> str:
     return PPID if role is Role.PROVIDER else CPID
 
 
-CROSS = list(itertools.product(Role, [None, *S], K))
-LEGAL = [key for key in CROSS if key in TABLE]
+def compose(party: shared.Party, kind: NegotiationMessage) -> m.Message:
+    """What a replayed party sends (``OFFER`` each time; the TCK's agreement is ``AGREEMENT``)."""
+    p = party.process
+    if kind is K.REQUEST and p is None:
+        return negotiation.initial_request(
+            consumer_pid=party.pid, offer=OFFER, callback_address=f"https://{party.name}/cb"
+        )
+    assert p is not None, f"{party.name} has no process to send {kind} in"
+    return {
+        K.REQUEST: lambda: negotiation.counter_request(p, OFFER),
+        K.OFFER: lambda: negotiation.counter_offer(p, OFFER),
+        K.ACCEPTED: lambda: negotiation.accept(p),
+        K.AGREEMENT: lambda: negotiation.agree(p, AGREEMENT),
+        K.VERIFICATION: lambda: negotiation.verify(p),
+        K.FINALIZED: lambda: negotiation.finalize(p),
+        K.TERMINATION: lambda: negotiation.terminate(p, REASON),
+    }[kind]()
 
 
-def case_id(key: tuple[Role, m.NegotiationState | None, NegotiationMessage]) -> str:
-    role, state, kind = key
-    return f"{role}-{state or 'none'}-{kind.value.replace('ContractNegotiation', 'CN')}"
+def sequence_of(scenario: dict[str, Any]) -> list[dict[str, Any]]:
+    steps: list[dict[str, Any]] = scenario["sequence"]
+    if scenario["id"] == "CN:01-03":
+        # The scenario file's note: the diagram ends with a CUT termination after FINALIZED,
+        # but the test code stops at FINALIZED (and such a termination would be illegal).
+        assert [s["message"] for s in steps[-2:]] == [
+            "ContractNegotiationTerminationMessage",
+            "200 OK",
+        ]
+        return steps[:-2]
+    return steps
+
+
+CASE = shared.MachineCase(
+    module=negotiation,
+    states=S,
+    kinds=K,
+    cpid=CPID,
+    ppid=PPID,
+    process_in=process_in,
+    message_for=message_for,
+    local_pid=local_pid,
+    ack_type=m.ContractNegotiation,
+    error_schema="ContractNegotiationError",
+    termination=K.TERMINATION,
+    tck_groups=("CN", "CN_C"),
+    tck_kinds={
+        "ContractRequestMessage": K.REQUEST,
+        "ContractOfferMessage": K.OFFER,
+        "ContractNegotiationEventMessage:accepted": K.ACCEPTED,
+        "ContractAgreementMessage": K.AGREEMENT,
+        "ContractAgreementVerificationMessage": K.VERIFICATION,
+        "ContractVerificationMessage": K.VERIFICATION,  # the TCK's diagrams use both names
+        "ContractNegotiationEventMessage:finalized": K.FINALIZED,
+        "ContractNegotiationTerminationMessage": K.TERMINATION,
+    },
+    signal="Signal to start negotiation",
+    compose=compose,
+    sequence_of=sequence_of,
+)
+CROSS = CASE.cross()
+LEGAL = CASE.legal()
+Key = tuple[Role, m.NegotiationState | None, NegotiationMessage]
 
 
 # --- the table, exhaustively -------------------------------------------------------------------
@@ -133,52 +182,17 @@ def test_the_cross_product_is_complete() -> None:
     assert set(TABLE) <= set(CROSS)
 
 
-@pytest.mark.parametrize("key", CROSS, ids=case_id)
-def test_every_received_message_in_every_state_matches_the_table(
-    key: tuple[Role, m.NegotiationState | None, NegotiationMessage],
-) -> None:
-    role, state, kind = key
-    process = process_in(state)
-    message = message_for(kind, process)
-    result = negotiation.transition(process, message, role=role, local_pid=local_pid(role))
-    rule = TABLE.get(key)
-    if rule is None:
-        assert isinstance(result, ProtocolError), result
-        assert result.status == 400
-        assert result.code is ErrorCode.ILLEGAL_TRANSITION
-        assert schemas.schema_errors(result.body().to_json(), "ContractNegotiationError") == []
-        return
-    assert isinstance(result, Transition), result
-    assert result.process.state is rule.next
-    assert (result.process.consumer_pid, result.process.provider_pid) == (CPID, PPID)
-    assert result.previous is state
-    assert result.effects == rule.effects
-    assert result.created is (state is None)
-    assert result.status == (201 if state is None else 200)
-    assert not result.duplicate
+@pytest.mark.parametrize("key", CROSS, ids=shared.case_id)
+def test_every_received_message_in_every_state_matches_the_table(key: Key) -> None:
+    result = shared.check_received(CASE, key)
+    if result is not None:
+        assert result.previous is key[1]
+        assert not result.duplicate
 
 
-@pytest.mark.parametrize("key", CROSS, ids=case_id)
-def test_the_sender_applies_the_same_row_when_its_message_is_acknowledged(
-    key: tuple[Role, m.NegotiationState | None, NegotiationMessage],
-) -> None:
-    receiver, state, kind = key
-    process = process_in(state)
-    message = message_for(kind, process)
-    rule = TABLE.get(key)
-    ack = m.ContractNegotiation(
-        consumer_pid=CPID, provider_pid=PPID, state=rule.next if rule else S.TERMINATED
-    )
-    result = negotiation.transition(
-        process, message, role=receiver.peer, direction=Direction.SENT, ack=ack
-    )
-    if rule is None:
-        assert isinstance(result, ProtocolError)
-        assert (result.status, result.code) == (400, ErrorCode.ILLEGAL_TRANSITION)
-        return
-    assert isinstance(result, Transition), result
-    assert result.process.state is rule.next
-    assert result.effects == ()  # the effects are the receiver's to-do, not ours
+@pytest.mark.parametrize("key", CROSS, ids=shared.case_id)
+def test_the_sender_applies_the_same_row_when_its_message_is_acknowledged(key: Key) -> None:
+    shared.check_sent(CASE, key)
 
 
 def test_state_machines_md_is_generated_from_the_tables() -> None:
@@ -207,26 +221,13 @@ def test_no_message_is_accepted_by_both_roles_in_the_same_state_except_terminati
 # --- duplicates --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key", LEGAL, ids=case_id)
-def test_a_repeated_message_is_a_duplicate_not_an_error(
-    key: tuple[Role, m.NegotiationState | None, NegotiationMessage],
-) -> None:
-    role, state, kind = key
-    message = message_for(kind, process_in(state))
-    first = negotiation.transition(process_in(state), message, role=role, local_pid=local_pid(role))
-    assert isinstance(first, Transition)
-    again = negotiation.transition(first.process, message, role=role, local_pid="urn:uuid:other")
-    assert isinstance(again, Transition), again
-    assert again.duplicate
-    assert again.process is first.process
-    assert again.effects == ()
-    assert again.status == first.status  # a retried initial request gets its 201 again
+@pytest.mark.parametrize("key", LEGAL, ids=shared.case_id)
+def test_a_repeated_message_is_a_duplicate_not_an_error(key: Key) -> None:
+    shared.check_duplicate(CASE, key)
 
 
-@pytest.mark.parametrize("key", LEGAL, ids=case_id)
-def test_a_retried_send_acknowledged_twice_does_not_advance_twice(
-    key: tuple[Role, m.NegotiationState | None, NegotiationMessage],
-) -> None:
+@pytest.mark.parametrize("key", LEGAL, ids=shared.case_id)
+def test_a_retried_send_acknowledged_twice_does_not_advance_twice(key: Key) -> None:
     receiver, state, kind = key
     message = message_for(kind, process_in(state))
     ack = m.ContractNegotiation(consumer_pid=CPID, provider_pid=PPID, state=TABLE[key].next)
@@ -292,17 +293,10 @@ def test_only_the_message_that_produced_the_state_is_a_duplicate() -> None:
 # --- process ids -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key", [k for k in LEGAL if k[1] is not None], ids=case_id)
+@pytest.mark.parametrize("key", [k for k in LEGAL if k[1] is not None], ids=shared.case_id)
 @pytest.mark.parametrize("field", ["consumerPid", "providerPid"])
-def test_a_message_naming_another_process_is_rejected(
-    key: tuple[Role, m.NegotiationState | None, NegotiationMessage], field: str
-) -> None:
-    role, state, kind = key
-    process = process_in(state)
-    document = {**message_for(kind, process).to_json(), field: "urn:uuid:someone-else"}
-    result = negotiation.transition(process, m.parse_message(document), role=role)
-    assert isinstance(result, ProtocolError)
-    assert (result.status, result.code) == (400, ErrorCode.PROCESS_ID_MISMATCH)
+def test_a_message_naming_another_process_is_rejected(key: Key, field: str) -> None:
+    result = shared.check_foreign_pid(CASE, key, field)
     assert "someone-else" in result.reason
     # The error body names *our* process, never the one the peer guessed.
     body = result.body()
@@ -324,25 +318,16 @@ def test_an_initial_request_cannot_continue_an_existing_process() -> None:
 
 
 def test_unknown_process_helper_is_a_404_with_a_valid_body() -> None:
-    error = negotiation.unknown_process("urn:uuid:nope")
-    assert error.status == 404
-    assert schemas.schema_errors(error.body().to_json(), "ContractNegotiationError") == []
+    shared.check_unknown_process_helper(CASE)
 
 
 def test_a_transfer_message_is_not_a_negotiation_message() -> None:
     message = m.TransferCompletionMessage(consumer_pid=CPID, provider_pid=PPID)
-    result = negotiation.transition(process_in(S.REQUESTED), message, role=Role.PROVIDER)
-    assert isinstance(result, ProtocolError)
-    assert (result.status, result.code) == (400, ErrorCode.UNEXPECTED_MESSAGE)
+    shared.check_foreign_message(CASE, S.REQUESTED, message)
 
 
 def test_creating_a_process_needs_the_pid_the_peer_cannot_know() -> None:
-    with pytest.raises(ValueError, match="local_pid"):
-        negotiation.transition(None, message_for(K.REQUEST, None), role=Role.PROVIDER)
-    with pytest.raises(ValueError, match="ack"):
-        negotiation.transition(
-            None, message_for(K.REQUEST, None), role=Role.CONSUMER, direction=Direction.SENT
-        )
+    shared.check_creating_needs_the_unknown_pid(CASE, message_for(K.REQUEST, None))
 
 
 def test_a_creating_send_takes_the_peer_pid_from_the_ack() -> None:
@@ -414,132 +399,15 @@ def test_agreement_from_offer_needs_an_aware_timestamp() -> None:
 
 # --- TCK scenarios -----------------------------------------------------------------------------
 
-TCK_KINDS = {
-    "ContractRequestMessage": K.REQUEST,
-    "ContractOfferMessage": K.OFFER,
-    "ContractNegotiationEventMessage:accepted": K.ACCEPTED,
-    "ContractAgreementMessage": K.AGREEMENT,
-    "ContractAgreementVerificationMessage": K.VERIFICATION,
-    "ContractVerificationMessage": K.VERIFICATION,  # the TCK's diagrams use both names
-    "ContractNegotiationEventMessage:finalized": K.FINALIZED,
-    "ContractNegotiationTerminationMessage": K.TERMINATION,
-}
-SIGNAL = "Signal to start negotiation"
 
-
-def load_scenarios() -> list[dict[str, Any]]:
-    if not SCENARIOS.is_file():
-        return []
-    tests = json.loads(SCENARIOS.read_text("utf-8"))["tests"]
-    return [t for t in tests if t["group"] in ("CN", "CN_C")]
-
-
-class Party:
-    """One side of a replayed negotiation: our machine in the CUT's or the TCK's role."""
-
-    def __init__(self, name: str, role: Role) -> None:
-        self.name = name
-        self.role = role
-        self.pid = f"urn:uuid:{name.lower()}-{role}"
-        self.process: NegotiationProcess | None = None
-
-    def build(self, kind: NegotiationMessage, serial: int) -> m.Message:
-        """The message this party sends; the TCK stamps each with a fresh ``@id`` as it does."""
-        p = self.process
-        if kind is K.REQUEST and p is None:
-            message: m.Message = negotiation.initial_request(
-                consumer_pid=self.pid, offer=OFFER, callback_address=f"https://{self.name}/cb"
-            )
-        else:
-            assert p is not None, f"{self.name} has no process to send {kind} in"
-            message = {
-                K.REQUEST: lambda: negotiation.counter_request(p, OFFER),
-                K.OFFER: lambda: negotiation.counter_offer(p, OFFER),
-                K.ACCEPTED: lambda: negotiation.accept(p),
-                K.AGREEMENT: lambda: negotiation.agree(p, AGREEMENT),
-                K.VERIFICATION: lambda: negotiation.verify(p),
-                K.FINALIZED: lambda: negotiation.finalize(p),
-                K.TERMINATION: lambda: negotiation.terminate(p, REASON),
-            }[kind]()
-        if self.name == "TCK":
-            message = m.parse_message({**message.to_json(), "@id": f"urn:uuid:tck-msg-{serial}"})
-        return message
-
-
-def allowed_next(effects: tuple[Any, ...]) -> set[str] | None:
-    for effect in effects:
-        if isinstance(effect, NeedsDecision):
-            return set(effect.options)
-        if isinstance(effect, MustSend):
-            return {effect.message, K.TERMINATION}
-    return None
-
-
-def sequence_of(scenario: dict[str, Any]) -> list[dict[str, Any]]:
-    steps: list[dict[str, Any]] = scenario["sequence"]
-    if scenario["id"] == "CN:01-03":
-        # The scenario file's note: the diagram ends with a CUT termination after FINALIZED,
-        # but the test code stops at FINALIZED (and such a termination would be illegal).
-        assert [s["message"] for s in steps[-2:]] == [
-            "ContractNegotiationTerminationMessage",
-            "200 OK",
-        ]
-        return steps[:-2]
-    return steps
-
-
-def replay(scenario: dict[str, Any]) -> tuple[Party, Party]:
-    cut = Party("CUT", Role(scenario["cut_role"]))
-    tck = Party("TCK", cut.role.peer)
-    parties = {"CUT": cut, "TCK": tck}
-    steps = sequence_of(scenario)
-    expected_next: set[str] | None = None
-    for index, step in enumerate(steps):
-        if step["kind"] != "request" or step["message"] == SIGNAL:
-            continue  # responses are checked with their request; the signal only triggers
-        sender, receiver = parties[step["from"]], parties[step["to"]]
-        kind = TCK_KINDS[step["message"]]
-        if sender is cut:
-            if expected_next is not None:
-                assert kind in expected_next, f"step {index}: CUT sends {kind}, not {expected_next}"
-            expected_next = None  # an effect is about the CUT's next message only
-        message = sender.build(kind, index)
-        answer = steps[index + 1]["message"] if index + 1 < len(steps) else None
-        before = receiver.process
-        result = negotiation.transition(
-            receiver.process, message, role=receiver.role, local_pid=receiver.pid
-        )
-        if answer == "4xx ERROR":
-            assert isinstance(result, ProtocolError), f"step {index}: expected 4xx, got {result}"
-            assert 400 <= result.status < 500
-            assert receiver.process is before  # state unchanged; the TCK GETs it to check
-            continue
-        assert isinstance(result, Transition), f"step {index} {kind}: {result}"
-        receiver.process = result.process
-        sent = negotiation.transition(
-            sender.process,
-            message,
-            role=sender.role,
-            direction=Direction.SENT,
-            ack=receiver.process.ack(),
-        )
-        assert isinstance(sent, Transition), f"step {index} (sender side): {sent}"
-        sender.process = sent.process
-        if receiver is cut:
-            expected_next = allowed_next(result.effects)
-    return cut, tck
-
-
-@pytest.mark.skipif(not SCENARIOS.is_file(), reason=f"TCK scenario list not found at {SCENARIOS}")
+@shared.needs_scenarios
 def test_all_31_negotiation_scenarios_are_replayed() -> None:
-    assert len(load_scenarios()) == 31
+    assert len(shared.load_scenarios(CASE)) == 31
 
 
-@pytest.mark.parametrize("scenario", load_scenarios(), ids=lambda s: s["id"])
+@pytest.mark.parametrize("scenario", shared.load_scenarios(CASE), ids=lambda s: s["id"])
 def test_tck_scenario_replays_against_the_machines(scenario: dict[str, Any]) -> None:
-    cut, tck = replay(scenario)
-    assert cut.process is not None and tck.process is not None
-    assert cut.process.ack() == tck.process.ack(), "both sides must hold the same state"
+    cut, tck = shared.check_scenario(CASE, scenario)
     assert (cut.process.consumer_pid, cut.process.provider_pid) == (
         tck.process.consumer_pid,
         tck.process.provider_pid,

@@ -9,15 +9,12 @@ TERMINATED), which must be 4xx with the CUT's state unchanged.
 
 from __future__ import annotations
 
-import itertools
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from connector.dsp import messages as m
-from connector.dsp import schemas, transfer
+from connector.dsp import transfer
 from connector.dsp.errors import ErrorCode, ProtocolError
 from connector.dsp.process import (
     DataFlow,
@@ -31,16 +28,14 @@ from connector.dsp.process import (
 )
 from connector.dsp.transfer import TABLE, TransferMessage, TransferProcessState
 
+pytest.register_assert_rewrite("dsp_support")  # explain its asserts as the tests' own
+import dsp_support as shared  # noqa: E402
+
 K = TransferMessage
 S = m.TransferState
 CPID = "urn:uuid:consumer-transfer"
 PPID = "urn:uuid:provider-transfer"
 AGREEMENT_ID = "urn:uuid:agreement-1"
-SCENARIOS = (
-    Path(__file__).resolve().parents[2] / ".." / "shared" / "dsp" / "tck"
-    / "dsp-tck-2025-1-scenarios.json"
-).resolve()
-
 EDR = m.DataAddress(
     endpoint_type="https://w3id.org/idsa/v4.1/HTTP",
     endpoint="https://provider.example/public",
@@ -101,13 +96,51 @@ def message_for(kind: TransferMessage, process: TransferProcessState | None) -> 
     raise AssertionError(kind)
 
 
-CROSS = list(itertools.product(Role, [None, *S], K))
-LEGAL = [key for key in CROSS if key in TABLE]
+def compose(party: shared.Party, kind: TransferMessage) -> m.Message:
+    """What a replayed party sends: pull transfers, the provider's start carrying ``EDR``."""
+    p = party.process
+    if kind is K.REQUEST:
+        return transfer.request(
+            consumer_pid=party.pid,
+            agreement_id="ATP0101",
+            format="HttpData-PULL",
+            callback_address=f"https://{party.name}/cb",
+        )
+    assert p is not None, f"{party.name} has no process to send {kind} in"
+    return {
+        K.START: lambda: transfer.start(p, EDR if party.role is Role.PROVIDER else None),
+        K.COMPLETION: lambda: transfer.complete(p),
+        K.SUSPENSION: lambda: transfer.suspend(p, REASON),
+        K.TERMINATION: lambda: transfer.terminate(p, REASON),
+    }[kind]()
 
 
-def case_id(key: tuple[Role, m.TransferState | None, TransferMessage]) -> str:
-    role, state, kind = key
-    return f"{role}-{state or 'none'}-{kind.value}"
+CASE = shared.MachineCase(
+    module=transfer,
+    states=S,
+    kinds=K,
+    cpid=CPID,
+    ppid=PPID,
+    process_in=process_in,
+    message_for=message_for,
+    local_pid=lambda role: PPID,  # only a provider receives a creating message
+    ack_type=m.TransferProcess,
+    error_schema="TransferError",
+    termination=K.TERMINATION,
+    tck_groups=("TP", "TP_C"),
+    tck_kinds={
+        "TransferRequestMessage": K.REQUEST,
+        "TransferStartMessage": K.START,
+        "TransferCompletionMessage": K.COMPLETION,
+        "TransferSuspensionMessage": K.SUSPENSION,
+        "TransferTerminationMessage": K.TERMINATION,
+    },
+    signal="Signal to start transfer",
+    compose=compose,
+)
+CROSS = CASE.cross()
+LEGAL = CASE.legal()
+Key = tuple[Role, m.TransferState | None, TransferMessage]
 
 
 # --- the table, exhaustively -------------------------------------------------------------------
@@ -119,47 +152,14 @@ def test_the_cross_product_is_complete() -> None:
     assert set(TABLE) <= set(CROSS)
 
 
-@pytest.mark.parametrize("key", CROSS, ids=case_id)
-def test_every_received_message_in_every_state_matches_the_table(
-    key: tuple[Role, m.TransferState | None, TransferMessage],
-) -> None:
-    role, state, kind = key
-    process = process_in(state)
-    result = transfer.transition(process, message_for(kind, process), role=role, local_pid=PPID)
-    rule = TABLE.get(key)
-    if rule is None:
-        assert isinstance(result, ProtocolError), result
-        assert (result.status, result.code) == (400, ErrorCode.ILLEGAL_TRANSITION)
-        assert schemas.schema_errors(result.body().to_json(), "TransferError") == []
-        return
-    assert isinstance(result, Transition), result
-    assert result.process.state is rule.next
-    assert (result.process.consumer_pid, result.process.provider_pid) == (CPID, PPID)
-    assert result.effects == rule.effects
-    assert result.created is (state is None)
-    assert result.status == (201 if state is None else 200)
+@pytest.mark.parametrize("key", CROSS, ids=shared.case_id)
+def test_every_received_message_in_every_state_matches_the_table(key: Key) -> None:
+    shared.check_received(CASE, key)
 
 
-@pytest.mark.parametrize("key", CROSS, ids=case_id)
-def test_the_sender_applies_the_same_row_when_its_message_is_acknowledged(
-    key: tuple[Role, m.TransferState | None, TransferMessage],
-) -> None:
-    receiver, state, kind = key
-    process = process_in(state)
-    rule = TABLE.get(key)
-    ack = m.TransferProcess(
-        consumer_pid=CPID, provider_pid=PPID, state=rule.next if rule else S.TERMINATED
-    )
-    result = transfer.transition(
-        process, message_for(kind, process), role=receiver.peer, direction=Direction.SENT, ack=ack
-    )
-    if rule is None:
-        assert isinstance(result, ProtocolError)
-        assert (result.status, result.code) == (400, ErrorCode.ILLEGAL_TRANSITION)
-        return
-    assert isinstance(result, Transition), result
-    assert result.process.state is rule.next
-    assert result.effects == ()
+@pytest.mark.parametrize("key", CROSS, ids=shared.case_id)
+def test_the_sender_applies_the_same_row_when_its_message_is_acknowledged(key: Key) -> None:
+    shared.check_sent(CASE, key)
 
 
 def test_each_state_has_its_own_type() -> None:
@@ -180,20 +180,9 @@ def test_only_the_provider_starts_a_requested_transfer() -> None:
 # --- duplicates --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key", LEGAL, ids=case_id)
-def test_a_repeated_message_is_a_duplicate_not_an_error(
-    key: tuple[Role, m.TransferState | None, TransferMessage],
-) -> None:
-    role, state, kind = key
-    message = message_for(kind, process_in(state))
-    first = transfer.transition(process_in(state), message, role=role, local_pid=PPID)
-    assert isinstance(first, Transition)
-    again = transfer.transition(first.process, message, role=role, local_pid="urn:uuid:other")
-    assert isinstance(again, Transition), again
-    assert again.duplicate
-    assert again.process is first.process
-    assert again.effects == ()
-    assert again.status == first.status
+@pytest.mark.parametrize("key", LEGAL, ids=shared.case_id)
+def test_a_repeated_message_is_a_duplicate_not_an_error(key: Key) -> None:
+    shared.check_duplicate(CASE, key)
 
 
 def test_a_retried_transfer_request_is_answered_like_the_first() -> None:
@@ -222,17 +211,10 @@ def test_a_retried_send_acknowledged_twice_does_not_advance_twice() -> None:
 # --- process ids -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key", [k for k in LEGAL if k[1] is not None], ids=case_id)
+@pytest.mark.parametrize("key", [k for k in LEGAL if k[1] is not None], ids=shared.case_id)
 @pytest.mark.parametrize("field", ["consumerPid", "providerPid"])
-def test_a_message_naming_another_process_is_rejected(
-    key: tuple[Role, m.TransferState | None, TransferMessage], field: str
-) -> None:
-    role, state, kind = key
-    process = process_in(state)
-    document = {**message_for(kind, process).to_json(), field: "urn:uuid:someone-else"}
-    result = transfer.transition(process, m.parse_message(document), role=role)
-    assert isinstance(result, ProtocolError)
-    assert (result.status, result.code) == (400, ErrorCode.PROCESS_ID_MISMATCH)
+def test_a_message_naming_another_process_is_rejected(key: Key, field: str) -> None:
+    result = shared.check_foreign_pid(CASE, key, field)
     assert (result.consumer_pid, result.provider_pid) == (CPID, PPID)
 
 
@@ -248,24 +230,15 @@ def test_a_request_for_an_existing_consumer_pid_is_not_a_second_process() -> Non
 
 def test_a_negotiation_message_is_not_a_transfer_message() -> None:
     message = m.ContractAgreementVerificationMessage(consumer_pid=CPID, provider_pid=PPID)
-    result = transfer.transition(process_in(S.STARTED), message, role=Role.PROVIDER)
-    assert isinstance(result, ProtocolError)
-    assert (result.status, result.code) == (400, ErrorCode.UNEXPECTED_MESSAGE)
+    shared.check_foreign_message(CASE, S.STARTED, message)
 
 
 def test_unknown_process_helper_is_a_404_with_a_valid_body() -> None:
-    error = transfer.unknown_process("urn:uuid:nope")
-    assert error.status == 404
-    assert schemas.schema_errors(error.body().to_json(), "TransferError") == []
+    shared.check_unknown_process_helper(CASE)
 
 
 def test_creating_a_process_needs_the_pid_the_peer_cannot_know() -> None:
-    with pytest.raises(ValueError, match="local_pid"):
-        transfer.transition(None, message_for(K.REQUEST, None), role=Role.PROVIDER)
-    with pytest.raises(ValueError, match="ack"):
-        transfer.transition(
-            None, message_for(K.REQUEST, None), role=Role.CONSUMER, direction=Direction.SENT
-        )
+    shared.check_creating_needs_the_unknown_pid(CASE, message_for(K.REQUEST, None))
 
 
 def test_the_consumer_takes_the_provider_pid_from_the_ack_and_checks_its_own() -> None:
@@ -335,105 +308,12 @@ def test_suspension_and_termination_keep_the_typed_reason() -> None:
 
 # --- TCK scenarios -----------------------------------------------------------------------------
 
-TCK_KINDS = {
-    "TransferRequestMessage": K.REQUEST,
-    "TransferStartMessage": K.START,
-    "TransferCompletionMessage": K.COMPLETION,
-    "TransferSuspensionMessage": K.SUSPENSION,
-    "TransferTerminationMessage": K.TERMINATION,
-}
-SIGNAL = "Signal to start transfer"
 
-
-def load_scenarios() -> list[dict[str, Any]]:
-    if not SCENARIOS.is_file():
-        return []
-    tests = json.loads(SCENARIOS.read_text("utf-8"))["tests"]
-    return [t for t in tests if t["group"] in ("TP", "TP_C")]
-
-
-class Party:
-    """One side of a replayed transfer: our machine in the CUT's or the TCK's role."""
-
-    def __init__(self, name: str, role: Role) -> None:
-        self.name = name
-        self.role = role
-        self.pid = f"urn:uuid:{name.lower()}-{role}"
-        self.process: TransferProcessState | None = None
-
-    def build(self, kind: TransferMessage, serial: int) -> m.Message:
-        p = self.process
-        if kind is K.REQUEST:
-            message: m.Message = transfer.request(
-                consumer_pid=self.pid,
-                agreement_id="ATP0101",
-                format="HttpData-PULL",
-                callback_address=f"https://{self.name}/cb",
-            )
-        else:
-            assert p is not None, f"{self.name} has no process to send {kind} in"
-            message = {
-                K.START: lambda: transfer.start(p, EDR if self.role is Role.PROVIDER else None),
-                K.COMPLETION: lambda: transfer.complete(p),
-                K.SUSPENSION: lambda: transfer.suspend(p, REASON),
-                K.TERMINATION: lambda: transfer.terminate(p, REASON),
-            }[kind]()
-        if self.name == "TCK":
-            message = m.parse_message({**message.to_json(), "@id": f"urn:uuid:tck-msg-{serial}"})
-        return message
-
-
-def replay(scenario: dict[str, Any]) -> tuple[Party, Party]:
-    cut = Party("CUT", Role(scenario["cut_role"]))
-    tck = Party("TCK", cut.role.peer)
-    parties = {"CUT": cut, "TCK": tck}
-    steps: list[dict[str, Any]] = scenario["sequence"]
-    decide: set[str] | None = None
-    for index, step in enumerate(steps):
-        if step["kind"] != "request" or step["message"] == SIGNAL:
-            continue
-        sender, receiver = parties[step["from"]], parties[step["to"]]
-        kind = TCK_KINDS[step["message"]]
-        if sender is cut:
-            if decide is not None:
-                assert kind in decide, f"step {index}: CUT sends {kind}, effect offered {decide}"
-            decide = None  # an effect is about the CUT's next message only
-        message = sender.build(kind, index)
-        answer = steps[index + 1]["message"] if index + 1 < len(steps) else None
-        before = receiver.process
-        result = transfer.transition(
-            receiver.process, message, role=receiver.role, local_pid=receiver.pid
-        )
-        if answer == "4xx ERROR":
-            assert isinstance(result, ProtocolError), f"step {index}: expected 4xx, got {result}"
-            assert 400 <= result.status < 500
-            assert receiver.process is before
-            continue
-        assert isinstance(result, Transition), f"step {index} {kind}: {result}"
-        receiver.process = result.process
-        sent = transfer.transition(
-            sender.process,
-            message,
-            role=sender.role,
-            direction=Direction.SENT,
-            ack=receiver.process.ack(),
-        )
-        assert isinstance(sent, Transition), f"step {index} (sender side): {sent}"
-        sender.process = sent.process
-        if receiver is cut:
-            decide = next(
-                (set(e.options) for e in result.effects if isinstance(e, NeedsDecision)), None
-            )
-    return cut, tck
-
-
-@pytest.mark.skipif(not SCENARIOS.is_file(), reason=f"TCK scenario list not found at {SCENARIOS}")
+@shared.needs_scenarios
 def test_all_32_transfer_scenarios_are_replayed() -> None:
-    assert len(load_scenarios()) == 32
+    assert len(shared.load_scenarios(CASE)) == 32
 
 
-@pytest.mark.parametrize("scenario", load_scenarios(), ids=lambda s: s["id"])
+@pytest.mark.parametrize("scenario", shared.load_scenarios(CASE), ids=lambda s: s["id"])
 def test_tck_scenario_replays_against_the_machines(scenario: dict[str, Any]) -> None:
-    cut, tck = replay(scenario)
-    assert cut.process is not None and tck.process is not None
-    assert cut.process.ack() == tck.process.ack(), "both sides must hold the same state"
+    shared.check_scenario(CASE, scenario)
