@@ -10,6 +10,7 @@ is never closed while something that uses it still runs:
 3. http       the one outbound ``aiohttp.ClientSession`` (did:web, other nodes)
 4. store      SQLite (default) or PostgreSQL, migrated at open (``connector.store``)
 5. verifier   credential / presentation verification with DID resolution over (3)
+6. outbox     the worker delivering queued Dataspace Protocol messages (``dsp.outbox``)
 
 Route modules read the keys defined here (``request.config_dict[IDENTITY]``), so they are
 imported when an app is built rather than at the top of this module.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -31,6 +33,9 @@ from connector.management.auth import OPERATOR_AUTH, OperatorAuth
 from connector.problems import problem_middleware
 from connector.store import Store, open_store
 from credentials import Verifier
+
+if TYPE_CHECKING:  # the DSP modules import this one's AppKeys
+    from connector.dsp.negotiation_service import DspSettings
 
 CONFIG = web.AppKey("config", NodeConfig)
 IDENTITY = web.AppKey("identity", NodeIdentity)
@@ -45,9 +50,16 @@ __all__ = ["CONFIG", "HTTP_CLIENT", "IDENTITY", "OPERATOR_AUTH", "STORE", "VERIF
 OUTBOUND_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=10)
 
 
-def create_app(config: NodeConfig) -> web.Application:
-    """A node application for ``config``; start it with ``web.AppRunner`` (see ``serve``)."""
-    from connector import vcapi  # reads this module's AppKeys; see the module docstring
+def create_app(config: NodeConfig, *, dsp_settings: DspSettings | None = None) -> web.Application:
+    """A node application for ``config``; start it with ``web.AppRunner`` (see ``serve``).
+
+    ``dsp_settings`` tunes the Dataspace Protocol side (policy decision, callback rules,
+    retries, clock); tests and embedders pass their own, the defaults are strict."""
+    # Route modules read this module's AppKeys; see the module docstring.
+    from connector import vcapi
+    from connector.dsp import routes_catalog, routes_negotiation
+    from connector.dsp.outbox import outbox_ctx
+    from connector.management import routes as management_routes
 
     app = web.Application(
         client_max_size=config.max_body_bytes, middlewares=[problem_middleware]
@@ -60,6 +72,8 @@ def create_app(config: NodeConfig) -> web.Application:
     # it is closed only after all of those have stopped.
     app.cleanup_ctx.append(store_ctx)
     app.cleanup_ctx.append(verifier_ctx)
+    # Sends protocol messages with the identity, HTTP client and store: stops before them.
+    app.cleanup_ctx.append(outbox_ctx)
 
     app.router.add_get("/health", health)
     app.router.add_get("/.well-known/did.json", did_document)
@@ -67,6 +81,9 @@ def create_app(config: NodeConfig) -> web.Application:
         # did:web:host:path resolves to <public_base_url>/did.json, not /.well-known/.
         app.router.add_get("/did.json", did_document)
     vcapi.add_routes(app)
+    management_routes.add_routes(app)
+    routes_catalog.add_routes(app)
+    routes_negotiation.add_routes(app, dsp_settings)
     return app
 
 

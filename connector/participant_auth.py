@@ -1,0 +1,269 @@
+"""How the Dataspace Protocol endpoints know which participant is calling.
+
+Scheme (a DCP-style self-issued ID token, bound to the one HTTP request it travels with):
+
+The caller sends ``Authorization: Bearer <JWT>``, a compact JWS signed with its DID key:
+
+- header: ``alg`` = ``EdDSA``, ``kid`` = the caller's verification method (a DID URL of ``iss``);
+- claims: ``iss`` = ``sub`` = the caller's DID; ``aud`` = the receiving participant's DID;
+  ``iat`` and ``exp`` (seconds; ``exp - iat`` at most ``MAX_LIFETIME_S`` = 60); ``jti`` (unique);
+  ``htm`` = the HTTP method; ``htu`` = the full request URL as the caller addressed it
+  (scheme, host, port, path and query — no fragment); ``bh`` = base64url (no padding) of the
+  SHA-256 of the exact request body bytes (of ``b""`` for a GET).
+
+The receiver (``verify_request``) resolves ``kid`` through the DID resolver and requires the key
+to be listed under ``authentication`` in the caller's DID document; checks the signature,
+``iss == sub == DID of kid``, ``aud`` == its own DID, the time window against an injectable
+clock with ``CLOCK_SKEW_S`` leeway, method/URL/body binding, and that the ``jti`` was not seen
+before while the token lives. Any failure is a ``ParticipantAuthError`` → HTTP 401 with a DSP
+error body (``code`` ``unauthorized``) and ``WWW-Authenticate: Bearer``.
+
+Why bind method, URL and body (like DPoP's ``htm``/``htu`` plus a body hash): a token captured
+from one DSP message must not authorise a different message, not even within its 60 seconds.
+Why ``authentication`` and not ``capabilityInvocation`` (DCP's choice): our own DID documents
+list the node key under both, and ``authentication`` is the relationship that means "proves it
+is the DID subject"; accepting DCP tokens is a later, separate step.
+
+Replay protection uses an in-memory ``ReplayCache``: correct for one replica only. With several
+replicas behind one address the seen ``jti`` set must live in the shared store (a table keyed by
+``(iss, jti)`` with the token's ``exp``), otherwise a replay to another replica succeeds.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from aiohttp import web
+from yarl import URL
+
+from connector.dsp.messages import ContractNegotiationError
+from credentials.errors import CredentialsError
+from credentials.jose import sign_jws, unverified_header, verify_jws
+from credentials.keys import Ed25519Key
+from credentials.resolver import DIDResolver
+
+MAX_LIFETIME_S = 60
+"""Longest ``exp - iat`` a receiver accepts (and what ``sign_request`` issues by default)."""
+CLOCK_SKEW_S = 5
+"""Leeway for clocks that disagree a little (``iat`` in the future, ``exp`` just passed)."""
+AUTH_PURPOSE = "authentication"
+TOKEN_TYPE = "JWT"
+
+
+class AuthFailure(StrEnum):
+    """Why a request was not authenticated (the first ``reason`` entry of the 401 body)."""
+
+    MISSING = "missing-token"
+    MALFORMED = "malformed-token"
+    UNKNOWN_KEY = "unknown-key"
+    BAD_SIGNATURE = "bad-signature"
+    WRONG_ISSUER = "wrong-issuer"
+    WRONG_AUDIENCE = "wrong-audience"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not-yet-valid"
+    TOO_LONG_LIVED = "too-long-lived"
+    REPLAYED = "replayed"
+    WRONG_METHOD = "wrong-method"
+    WRONG_URL = "wrong-url"
+    BODY_MISMATCH = "body-mismatch"
+
+
+class ParticipantAuthError(Exception):
+    """The caller could not be authenticated; answer 401 (``response()``)."""
+
+    def __init__(self, failure: AuthFailure, detail: str) -> None:
+        super().__init__(f"{failure}: {detail}")
+        self.failure = failure
+        self.detail = detail
+
+    def body(self) -> ContractNegotiationError:
+        """The DSP error body (negotiation area; the PIDs are unknown to an unauthenticated
+        caller, so they are empty, as ``connector.dsp.errors.UNKNOWN_PID``)."""
+        return ContractNegotiationError(
+            consumer_pid="", provider_pid="", code="unauthorized",
+            reason=[str(self.failure), self.detail],
+        )
+
+    def response(self) -> web.Response:
+        return web.json_response(
+            self.body().to_json(), status=401,
+            headers={"WWW-Authenticate": f'Bearer error="invalid_token", '
+                                         f'error_description="{self.failure}"'},
+        )
+
+
+def body_hash(body: bytes) -> str:
+    """``bh``: base64url (unpadded) SHA-256 of the exact body bytes."""
+    digest = hashlib.sha256(body).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def normalise_url(url: str | URL) -> str:
+    """The form ``htu`` is compared in: lower-case scheme/host, default port dropped, no
+    fragment. Both sides normalise, so ``HTTP://Host:80/x`` and ``http://host/x`` agree."""
+    parsed = URL(str(url)) if not isinstance(url, URL) else url
+    parsed = parsed.with_fragment(None)
+    return str(parsed.with_scheme(parsed.scheme.lower()).with_host((parsed.host or "").lower()))
+
+
+def sign_request(
+    key: Ed25519Key,
+    *,
+    audience: str,
+    method: str,
+    url: str,
+    body: bytes,
+    now: datetime | None = None,
+    lifetime_s: int = MAX_LIFETIME_S,
+) -> str:
+    """A bearer token authorising exactly this request (see the module docstring)."""
+    issued = int((now or datetime.now(UTC)).timestamp())
+    did = key.controller
+    claims: dict[str, Any] = {
+        "iss": did,
+        "sub": did,
+        "aud": audience,
+        "iat": issued,
+        "exp": issued + lifetime_s,
+        "jti": f"urn:uuid:{uuid.uuid4()}",
+        "htm": method.upper(),
+        "htu": normalise_url(url),
+        "bh": body_hash(body),
+    }
+    header = {"alg": "EdDSA", "typ": TOKEN_TYPE, "kid": key.key_id}
+    return sign_jws(header, claims, key)
+
+
+class ReplayCache:
+    """``(iss, jti)`` pairs seen while their token lives; in memory (one replica only)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, str], float] = {}
+
+    def check_and_add(self, issuer: str, jti: str, expires: float, now: float) -> bool:
+        """``True`` the first time a pair is presented, ``False`` for a replay."""
+        if len(self._seen) > 1024:
+            self._seen = {k: exp for k, exp in self._seen.items() if exp + CLOCK_SKEW_S > now}
+        key = (issuer, jti)
+        if key in self._seen and self._seen[key] + CLOCK_SKEW_S > now:
+            return False
+        self._seen[key] = expires
+        return True
+
+
+_DEFAULT_CACHE = ReplayCache()
+
+
+def _bearer(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ParticipantAuthError(AuthFailure.MISSING,
+                                   "send 'Authorization: Bearer <self-issued JWT>'")
+    return token.strip()
+
+
+def _number(claims: dict[str, Any], name: str) -> float:
+    value = claims.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ParticipantAuthError(AuthFailure.MALFORMED, f"claim {name} must be a number")
+    return float(value)
+
+
+def _string(claims: dict[str, Any], name: str) -> str:
+    value = claims.get(name)
+    if not isinstance(value, str) or not value:
+        raise ParticipantAuthError(AuthFailure.MALFORMED, f"claim {name} must be a string")
+    return value
+
+
+async def verify_request(
+    request: web.Request,
+    *,
+    resolver: DIDResolver,
+    audience: str,
+    now: datetime | None = None,
+    public_base_url: str | None = None,
+    replay_cache: ReplayCache | None = None,
+) -> str:
+    """Authenticate ``request``; return the caller's DID or raise ``ParticipantAuthError``.
+
+    ``public_base_url``: the node's public origin; ``htu`` is compared with it plus the
+    request's path and query (behind a proxy ``request.url`` is the inner address, not the one
+    the caller signed). Without it ``request.url`` is used. Reads the body (aiohttp caches it,
+    so handlers can still ``await request.read()``).
+    """
+    token = _bearer(request)
+    try:
+        header = unverified_header(token)
+    except CredentialsError as exc:
+        raise ParticipantAuthError(AuthFailure.MALFORMED, str(exc)) from exc
+    kid = header.get("kid")
+    if not isinstance(kid, str) or "#" not in kid:
+        raise ParticipantAuthError(AuthFailure.MALFORMED, "kid must be a DID URL")
+    try:
+        public_key = await resolver.public_key(kid, AUTH_PURPOSE)
+    except CredentialsError as exc:
+        raise ParticipantAuthError(AuthFailure.UNKNOWN_KEY, str(exc)) from exc
+    try:
+        claims = verify_jws(token, public_key)
+    except CredentialsError as exc:
+        raise ParticipantAuthError(AuthFailure.MALFORMED, str(exc)) from exc
+    if claims is None:
+        raise ParticipantAuthError(AuthFailure.BAD_SIGNATURE, f"not signed by {kid}")
+
+    did = kid.split("#", 1)[0]
+    issuer, subject = _string(claims, "iss"), _string(claims, "sub")
+    if issuer != subject or issuer != did:
+        raise ParticipantAuthError(AuthFailure.WRONG_ISSUER,
+                                   "iss and sub must both be the DID that owns kid")
+    claimed_audience = claims.get("aud")
+    audiences = claimed_audience if isinstance(claimed_audience, list) else [claimed_audience]
+    if audience not in audiences:
+        raise ParticipantAuthError(AuthFailure.WRONG_AUDIENCE, f"aud must be {audience}")
+
+    moment = (now or datetime.now(UTC)).timestamp()
+    issued, expires = _number(claims, "iat"), _number(claims, "exp")
+    if expires - issued > MAX_LIFETIME_S:
+        raise ParticipantAuthError(AuthFailure.TOO_LONG_LIVED,
+                                   f"exp - iat must be at most {MAX_LIFETIME_S} s")
+    if issued > moment + CLOCK_SKEW_S:
+        raise ParticipantAuthError(AuthFailure.NOT_YET_VALID, "iat is in the future")
+    if expires + CLOCK_SKEW_S <= moment:
+        raise ParticipantAuthError(AuthFailure.EXPIRED, "the token has expired")
+
+    if _string(claims, "htm").upper() != request.method.upper():
+        raise ParticipantAuthError(AuthFailure.WRONG_METHOD, f"htm must be {request.method}")
+    if public_base_url is not None:
+        expected_url = public_base_url.rstrip("/") + str(request.rel_url)
+    else:
+        expected_url = str(request.url)
+    if normalise_url(_string(claims, "htu")) != normalise_url(expected_url):
+        raise ParticipantAuthError(AuthFailure.WRONG_URL, "htu does not name this request")
+    body = await request.read()
+    if _string(claims, "bh") != body_hash(body):
+        raise ParticipantAuthError(AuthFailure.BODY_MISMATCH, "bh does not match the body")
+
+    jti = _string(claims, "jti")
+    cache = replay_cache if replay_cache is not None else _DEFAULT_CACHE
+    if not cache.check_and_add(issuer, jti, expires, moment):
+        raise ParticipantAuthError(AuthFailure.REPLAYED, "this token was already used")
+    return did
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSigner:
+    """Signs outbound requests as one participant (what ``client.DspClient`` uses)."""
+
+    key: Ed25519Key
+
+    def headers(self, *, audience: str, method: str, url: str, body: bytes) -> dict[str, str]:
+        token = sign_request(self.key, audience=audience, method=method, url=url, body=body)
+        return {"Authorization": f"Bearer {token}"}
