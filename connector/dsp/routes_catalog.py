@@ -1,0 +1,99 @@
+"""The DSP 2025-1 catalog binding: ``POST /catalog/request`` and ``GET /catalog/datasets/{id}``.
+
+Errors here are DSP ``CatalogError`` bodies (``application/json``), not problem JSON: the
+caller is another connector that speaks DSP. An unknown dataset and one the caller may not see
+are the same 404 (the binding's rule: do not leak existence).
+
+Who is calling: ``connector.participant_auth`` (a self-issued token bound to the request),
+checked by the same ``routes_negotiation.authenticate`` the negotiation endpoints use (resolver,
+audience = our DID, replay cache, public base URL). A missing or invalid token is a 401 with a
+``CatalogError`` body (code ``unauthorized``).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from connector.dsp.catalog import CatalogView, build_catalog, build_dataset
+from connector.dsp.errors import Area, ErrorCode, ProtocolError
+from connector.dsp.messages import CatalogError, CatalogRequestMessage, MessageError, parse_as
+from connector.dsp.routes_negotiation import authenticate
+from connector.participant_auth import ParticipantAuthError
+from connector.policy_gate import POLICY_GATE, PolicyGate
+
+
+def _catalog_error(status: int, code: str, reasons: list[str]) -> web.Response:
+    body = CatalogError(code=code, reason=reasons).to_json()
+    return web.json_response(body, status=status)
+
+
+def _unauthorized(exc: ParticipantAuthError) -> web.Response:
+    """``exc.response()`` (401, its ``WWW-Authenticate``), with a ``CatalogError`` body: the
+    catalog area's error type rather than the negotiation one ``participant_auth`` builds."""
+    body = CatalogError(code="unauthorized", reason=[str(exc.failure), exc.detail]).to_json()
+    return web.json_response(body, status=401, headers={
+        "WWW-Authenticate": exc.response().headers["WWW-Authenticate"]})
+
+
+def _view(request: web.Request) -> CatalogView:
+    from connector.app import CONFIG, IDENTITY
+
+    return CatalogView(
+        participant_id=request.config_dict[IDENTITY].did,
+        base_url=request.config_dict[CONFIG].public_base_url,
+    )
+
+
+async def catalog_request(request: web.Request) -> web.Response:
+    """``POST /catalog/request``: the catalog as the calling participant may see it."""
+    from connector.app import STORE
+
+    try:
+        caller = await authenticate(request)
+    except ParticipantAuthError as exc:
+        return _unauthorized(exc)
+    try:
+        document: Any = json.loads(await request.read())
+    except (UnicodeDecodeError, ValueError) as exc:
+        return _catalog_error(400, str(ErrorCode.INVALID_MESSAGE), [f"not JSON: {exc}"])
+    try:
+        message = parse_as(document, CatalogRequestMessage)
+    except MessageError as exc:
+        error = ProtocolError.from_message_error(exc, Area.CATALOG)
+        return web.json_response(error.body().to_json(), status=error.status)
+    if message.filter:
+        return _catalog_error(400, "unsupported-filter",
+                              ["this node supports no catalog filter; send none"])
+    async with request.config_dict[STORE].read() as reader:
+        catalog = await build_catalog(reader, _view(request), caller, datetime.now(UTC),
+                                      request.config_dict[POLICY_GATE])
+    return web.json_response(catalog)
+
+
+async def dataset_request(request: web.Request) -> web.Response:
+    """``GET /catalog/datasets/{id}``: one dataset, 404 if unknown or not for this caller."""
+    from connector.app import STORE
+
+    try:
+        caller = await authenticate(request)
+    except ParticipantAuthError as exc:
+        return _unauthorized(exc)
+    dataset_id = request.match_info["id"]
+    async with request.config_dict[STORE].read() as reader:
+        dataset = await build_dataset(reader, _view(request), dataset_id, caller,
+                                      datetime.now(UTC), request.config_dict[POLICY_GATE])
+    if dataset is None:
+        return _catalog_error(404, "unknown-dataset", [f"no dataset {dataset_id!r}"])
+    return web.json_response(dataset)
+
+
+def add_routes(app: web.Application) -> None:
+    """Register the two catalog endpoints (and the gate they filter with) on ``app``."""
+    if POLICY_GATE not in app:
+        app[POLICY_GATE] = PolicyGate()
+    app.router.add_post("/catalog/request", catalog_request)
+    app.router.add_get("/catalog/datasets/{id}", dataset_request)
