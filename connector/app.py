@@ -57,7 +57,7 @@ def create_app(config: NodeConfig, *, dsp_settings: DspSettings | None = None) -
     retries, clock); tests and embedders pass their own, the defaults are strict."""
     # Route modules read this module's AppKeys; see the module docstring.
     from connector import vcapi
-    from connector.dsp import routes_catalog, routes_negotiation
+    from connector.dsp import routes_catalog, routes_negotiation, routes_version
     from connector.dsp.outbox import outbox_ctx
     from connector.management import routes as management_routes
 
@@ -84,6 +84,7 @@ def create_app(config: NodeConfig, *, dsp_settings: DspSettings | None = None) -
     management_routes.add_routes(app)
     routes_catalog.add_routes(app)
     routes_negotiation.add_routes(app, dsp_settings)
+    routes_version.add_routes(app)
     return app
 
 
