@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hashlib
 import hmac
 import json
 import os
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +29,7 @@ from nacl.pwhash import argon2id
 from credentials.did_key import mint_battery_did
 from credentials.errors import KeystoreError, ProblemType
 from credentials.keys import Ed25519Key
+from credentials.private_files import write_new_private_file
 
 FORMAT_VERSION = 1
 KDF_ALG = "argon2id"
@@ -338,50 +337,14 @@ class Keystore:
             ) from exc
 
     def _write_new(self, path: Path, data: bytes, key_id: str) -> None:
-        """Write ``path`` atomically, never replacing an existing file.
-
-        The temp file is 0600 from the moment it exists, so the ciphertext is never briefly
-        world-readable. It is published with a hard link, which fails if the name is taken, so
-        two processes adding the same key id cannot silently overwrite each other; on file
-        systems without hard links we fall back to a checked ``os.replace``.
-        """
-        tmp = path.with_name(f".{path.stem}.{secrets.token_hex(8)}.tmp")
+        """Publish a key file; two processes adding the same key id cannot overwrite each
+        other (see ``credentials.private_files``)."""
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                os.fchmod(fd, 0o600)
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise KeystoreError(f"keystore already holds key {key_id!r} ({path})") from None
-            except OSError:
-                if path.exists():
-                    raise KeystoreError(f"keystore already holds key {key_id!r} ({path})") from None
-                os.replace(tmp, path)
+            written = write_new_private_file(path, data)
         except OSError as exc:
             raise KeystoreError(f"cannot write keystore file {path}: {exc}") from exc
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-        self._fsync_directory()
-
-    def _fsync_directory(self) -> None:
-        # Makes the new directory entry itself durable; not every platform allows it.
-        try:
-            fd = os.open(self.directory, os.O_RDONLY)
-        except OSError:
-            return
-        try:
-            with contextlib.suppress(OSError):
-                os.fsync(fd)
-        finally:
-            os.close(fd)
+        if not written:
+            raise KeystoreError(f"keystore already holds key {key_id!r} ({path})")
 
     def _load(self, path: Path) -> _Record:
         try:

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import functools
 import hashlib
 import hmac
 import json
-import os
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -26,6 +24,7 @@ from pathlib import Path
 from aiohttp import web
 
 from connector.problems import Handler, ProblemDetails, ProblemError
+from credentials.private_files import write_new_private_file
 
 OPERATOR_KEY_FILE = "operator-key.json"
 FORMAT_VERSION = 1
@@ -179,24 +178,7 @@ async def operator_middleware(request: web.Request, handler: Handler) -> web.Str
 def _write_new(path: Path, data: bytes) -> bool:
     """Write ``path`` (0600 from the first byte) unless it exists; False if it already did."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.fchmod(fd, 0o600)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, path)  # atomic, and refuses to replace a key another process wrote
-        except FileExistsError:
-            return False
-        return True
+        return write_new_private_file(path, data)
     except OSError as exc:
         raise OperatorKeyError(f"cannot write {path}: {exc}") from exc
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
