@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import heapq
 import math
 import uuid
 from dataclasses import dataclass
@@ -146,15 +147,20 @@ class ReplayCache:
 
     def __init__(self) -> None:
         self._seen: dict[tuple[str, str], float] = {}
+        # Expiry order, so forgetting dead tokens costs O(log n) each, not a scan per request.
+        self._expiries: list[tuple[float, tuple[str, str]]] = []
 
     def check_and_add(self, issuer: str, jti: str, expires: float, now: float) -> bool:
         """``True`` the first time a pair is presented, ``False`` for a replay."""
-        if len(self._seen) > 1024:
-            self._seen = {k: exp for k, exp in self._seen.items() if exp + CLOCK_SKEW_S > now}
+        while self._expiries and self._expiries[0][0] + CLOCK_SKEW_S <= now:
+            _, old = heapq.heappop(self._expiries)
+            if old in self._seen and self._seen[old] + CLOCK_SKEW_S <= now:
+                del self._seen[old]
         key = (issuer, jti)
         if key in self._seen and self._seen[key] + CLOCK_SKEW_S > now:
             return False
         self._seen[key] = expires
+        heapq.heappush(self._expiries, (expires, key))
         return True
 
 

@@ -171,3 +171,15 @@ async def test_issuer_must_own_the_key(server: Server) -> None:
 
 async def test_garbage_token(server: Server) -> None:
     await assert_401(*await call(server.url, "not-a-jwt"), AuthFailure.MALFORMED)
+
+
+def test_replay_cache_refuses_replays_and_forgets_dead_tokens() -> None:
+    from connector.participant_auth import CLOCK_SKEW_S, ReplayCache
+
+    cache = ReplayCache()
+    for n in range(2000):
+        assert cache.check_and_add("did:key:zA", f"jti-{n}", expires=100.0 + n % 60, now=50.0)
+    assert not cache.check_and_add("did:key:zA", "jti-7", expires=107.0, now=60.0)
+    later = 200.0 + CLOCK_SKEW_S
+    assert cache.check_and_add("did:key:zB", "fresh", expires=later + 60, now=later)
+    assert len(cache._seen) == 1  # every token that died was forgotten
