@@ -64,6 +64,14 @@ def sign_jws(header: dict[str, Any], claims: dict[str, Any], key: Ed25519Key) ->
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 
 
+def _b64url_decode(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
 def unverified_header(token: str) -> dict[str, Any]:
     """The protected header, read before verification only to find the key to verify with.
 
@@ -72,11 +80,19 @@ def unverified_header(token: str) -> dict[str, Any]:
     """
     if not _COMPACT_JWS.fullmatch(token):
         raise MalformedDocument("not a compact JWS (three base64url segments)")
+    for segment in token.split("."):
+        # base64url leaves spare bits in a segment's last character; only the spelling with
+        # those bits zero is accepted, so one token has one text (and one passport digest).
+        try:
+            canonical = _b64url(_b64url_decode(segment)) == segment
+        except ValueError:  # binascii.Error: an impossible length
+            canonical = False
+        if not canonical:
+            raise MalformedDocument("the JWS is not in canonical base64url")
     # Decoded here rather than through jwcrypto, whose JWS objects deep-copy a header
     # registry on construction (about 0.2 ms): verification builds one, this need not.
-    segment = token.split(".", 1)[0]
     try:
-        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+        header = json.loads(_b64url_decode(token.split(".", 1)[0]))
     except (ValueError, TypeError) as exc:
         raise MalformedDocument(f"not a compact JWS: {exc}") from exc
     if not isinstance(header, dict):

@@ -24,6 +24,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import settings
 
 REQUIRE_SERVICES_ENV = "BPC_REQUIRE_SERVICES"
 POSTGRES_URL_ENV = "BPC_TEST_POSTGRES_URL"
@@ -105,3 +106,10 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'node.db'}"
     return str(request.getfixturevalue("postgres_store_url"))
+
+
+# Property tests explore new examples on developers' machines, but CI must be reproducible:
+# there (CI=true) every run draws the same examples.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")

@@ -88,8 +88,35 @@ def test_any_jwt_edit_gives_a_result(noise: str, position: int) -> None:
     token = JWT[:position] + noise + JWT[position:]
     result = asyncio.run(verify_credential(token))
     json.dumps(result.to_json())
-    if token != JWT:
+    if token.strip() != JWT:  # surrounding whitespace (a file's newline) is not part of it
         assert not result.verified
+
+
+def test_a_non_canonical_base64url_spelling_of_a_jwt_is_refused() -> None:
+    """A 64-byte signature leaves 4 spare bits in its last character: 16 spellings of one
+    token would all verify, each with its own passport digest. Only the canonical one may."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    tried = 0
+    for position in range(3):
+        segments = JWT.split(".")
+        last = segments[position][-1]
+        twins = [c for c in alphabet if c != last and _decodes_same(segments[position], c)]
+        for twin in twins[:3]:
+            segments[position] = segments[position][:-1] + twin
+            result = asyncio.run(verify_credential(".".join(segments)))
+            assert not result.verified
+            assert [p.type for p in result.problems] == [ProblemType.MALFORMED]
+            tried += 1
+    assert tried >= 3  # the signature segment always has spare bits
+
+
+def _decodes_same(segment: str, last: str) -> bool:
+    import base64
+
+    def decode(text: str) -> bytes:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+    return decode(segment) == decode(segment[:-1] + last)
 
 
 async def test_empty_proof_list_is_not_a_valid_credential() -> None:
