@@ -36,6 +36,7 @@ from credentials import Verifier
 
 if TYPE_CHECKING:  # the DSP modules import this one's AppKeys
     from connector.dsp.negotiation_service import DspSettings
+    from connector.dsp.transfer_service import TransferSettings
 
 CONFIG = web.AppKey("config", NodeConfig)
 IDENTITY = web.AppKey("identity", NodeIdentity)
@@ -50,14 +51,19 @@ __all__ = ["CONFIG", "HTTP_CLIENT", "IDENTITY", "OPERATOR_AUTH", "STORE", "VERIF
 OUTBOUND_TIMEOUT = aiohttp.ClientTimeout(total=30, connect=10)
 
 
-def create_app(config: NodeConfig, *, dsp_settings: DspSettings | None = None) -> web.Application:
+def create_app(
+    config: NodeConfig,
+    *,
+    dsp_settings: DspSettings | None = None,
+    transfer_settings: TransferSettings | None = None,
+) -> web.Application:
     """A node application for ``config``; start it with ``web.AppRunner`` (see ``serve``).
 
     ``dsp_settings`` tunes the Dataspace Protocol side (policy decision, callback rules,
     retries, clock); tests and embedders pass their own, the defaults are strict."""
     # Route modules read this module's AppKeys; see the module docstring.
     from connector import vcapi
-    from connector.dsp import routes_catalog, routes_negotiation, routes_version
+    from connector.dsp import routes_catalog, routes_negotiation, routes_transfer, routes_version
     from connector.dsp.outbox import outbox_ctx
     from connector.management import routes as management_routes
 
@@ -84,6 +90,7 @@ def create_app(config: NodeConfig, *, dsp_settings: DspSettings | None = None) -
     management_routes.add_routes(app)
     routes_catalog.add_routes(app)
     routes_negotiation.add_routes(app, dsp_settings)
+    routes_transfer.add_routes(app, transfer_settings)
     routes_version.add_routes(app)
     return app
 

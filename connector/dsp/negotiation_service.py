@@ -159,6 +159,9 @@ class DspState:
     replay_cache: ReplayCache = field(default_factory=ReplayCache)
     service: NegotiationService | None = None
     worker: Waker | None = None
+    #: Who settles an outbox message, by the prefix of its kind ("Contract", "Transfer"):
+    #: a factory so services are built lazily, once the app runs.
+    outbox_handlers: dict[str, Callable[[], Any]] = field(default_factory=dict)
 
 
 DSP_STATE = web.AppKey("dsp_state", DspState)
@@ -513,6 +516,12 @@ class NegotiationService:
             record = await tx.put_negotiation(record)
             await self._enqueue(tx, record, message)
         return consumer_pid
+
+    async def counterparty_of(self, pid: str) -> str | None:
+        """The DID an outbound message of process ``pid`` is addressed to (None: unknown)."""
+        async with self.store.read() as reader:
+            record = await reader.get_negotiation(pid)
+        return None if record is None else record.counterparty_did
 
     async def on_delivered(self, outbox: OutboxMessage, body: Any) -> None:
         """The peer ACKed ``outbox``: learn the provider PID from an initial request's ACK."""

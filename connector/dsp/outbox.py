@@ -28,8 +28,9 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -39,8 +40,6 @@ from connector.dsp.negotiation_service import (
     DSP_STATE,
     DspSettings,
     DspState,
-    NegotiationService,
-    service_of,
 )
 from connector.dsp.process import TerminationKind, TerminationReason
 from connector.participant_auth import RequestSigner
@@ -56,14 +55,28 @@ def backoff_s(attempts: int, settings: DspSettings, rng: random.Random | None = 
     return delay * (rng or random).uniform(0.5, 1.5)
 
 
-class OutboxWorker:
-    """Leases and delivers outbox messages for one node."""
+class ProcessHandler(Protocol):
+    """What a protocol (negotiation, transfer) tells the outbox about its processes."""
 
-    def __init__(self, store: Store, client: DspClient, service: NegotiationService,
+    async def counterparty_of(self, pid: str) -> str | None: ...
+
+    async def on_delivered(self, outbox: OutboxMessage, body: Any) -> None: ...
+
+    async def on_rejected(self, outbox: OutboxMessage, status: int, body: Any) -> None: ...
+
+    async def terminate_locally(self, pid: str, reason: TerminationReason) -> bool: ...
+
+
+class OutboxWorker:
+    """Leases and delivers outbox messages for one node, for every protocol: the handler is
+    chosen by the prefix of the message kind (``Contract…``, ``Transfer…``)."""
+
+    def __init__(self, store: Store, client: DspClient,
+                 handlers: Mapping[str, Callable[[], ProcessHandler]],
                  settings: DspSettings, owner: str) -> None:
         self._store = store
         self._client = client
-        self._service = service
+        self._handlers = handlers
         self._settings = settings
         self.owner = owner
         self._event = asyncio.Event()
@@ -116,28 +129,35 @@ class OutboxWorker:
                                                  attempts=later.attempts)
                 return
 
+    def _handler_for(self, message: OutboxMessage) -> ProcessHandler | None:
+        for prefix, handler in self._handlers.items():
+            if message.kind.startswith(prefix):
+                return handler()
+        return None
+
     async def _deliver(self, message: OutboxMessage) -> datetime | None:
-        async with self._store.read() as reader:
-            record = await reader.get_negotiation(message.process_id)
-        if record is None:
+        handler = self._handler_for(message)
+        counterparty = None if handler is None else await handler.counterparty_of(
+            message.process_id)
+        if handler is None or counterparty is None:
             await self._store.give_up(message.id, self.owner, error="no such process")
             return None
         result = await self._client.post(message.target_url, message.body,
-                                         audience=record.counterparty_did)
+                                         audience=counterparty)
         if result.ok:
             await self._store.mark_delivered(message.id, self.owner, now=self._settings.clock())
-            await self._service.on_delivered(message, result.body)
+            await handler.on_delivered(message, result.body)
             return None
         if result.transient:
-            return await self._retry_or_give_up(message, result)
+            return await self._retry_or_give_up(message, result, handler)
         await self._store.give_up(message.id, self.owner, error=result.error or "rejected",
                                   now=self._settings.clock())
         log.warning("peer refused %s %s: %s", message.kind, message.id, result.error)
-        await self._service.on_rejected(message, result.status, result.body)
+        await handler.on_rejected(message, result.status, result.body)
         return None
 
     async def _retry_or_give_up(
-        self, message: OutboxMessage, result: Delivery
+        self, message: OutboxMessage, result: Delivery, handler: ProcessHandler
     ) -> datetime | None:
         attempts = message.attempts + 1
         error = result.error or f"HTTP {result.status}"
@@ -148,7 +168,7 @@ class OutboxWorker:
             reason = TerminationReason(
                 TerminationKind.TRANSPORT, None,
                 f"{message.kind} could not be delivered after {attempts} attempts: {error}")
-            await self._service.terminate_locally(message.process_id, reason)
+            await handler.terminate_locally(message.process_id, reason)
             return None
         delay = backoff_s(attempts, self._settings)
         retry_at = self._settings.clock() + timedelta(seconds=delay)
@@ -168,7 +188,7 @@ async def outbox_ctx(app: web.Application) -> AsyncIterator[None]:
     assert isinstance(state, DspState)
     identity = app[IDENTITY]
     client = DspClient(app[HTTP_CLIENT], RequestSigner(identity.signing_key))
-    worker = OutboxWorker(app[STORE], client, service_of(app), state.settings,
+    worker = OutboxWorker(app[STORE], client, state.outbox_handlers, state.settings,
                           owner=f"{identity.did}/{uuid.uuid4()}")
     state.worker = worker
     task = asyncio.create_task(worker.run(), name="dsp-outbox")
@@ -182,4 +202,4 @@ async def outbox_ctx(app: web.Application) -> AsyncIterator[None]:
             await task
 
 
-__all__ = ["OutboxWorker", "backoff_s", "outbox_ctx"]
+__all__ = ["OutboxWorker", "ProcessHandler", "backoff_s", "outbox_ctx"]

@@ -54,6 +54,7 @@ def add_routes(app: web.Application, settings: DspSettings | None = None) -> Non
     """Register the negotiation endpoints (and the app's DSP state) on ``app``."""
     if DSP_STATE not in app:
         app[DSP_STATE] = DspState(settings or DspSettings())
+    app[DSP_STATE].outbox_handlers["Contract"] = lambda: service_of(app)
     post = app.router.add_post
     # Provider endpoints (called by consumers).
     post("/negotiations/request", _endpoint((ContractRequestMessage,), {Role.PROVIDER}, True))
