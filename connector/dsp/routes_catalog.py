@@ -5,7 +5,7 @@ caller is another connector that speaks DSP. An unknown dataset and one the call
 are the same 404 (the binding's rule: do not leak existence).
 
 Who is calling: ``connector.participant_auth`` (a self-issued token bound to the request),
-checked by the same ``routes_negotiation.authenticate`` the negotiation endpoints use (resolver,
+checked by the same ``inbound.authenticate`` the negotiation endpoints use (resolver,
 audience = our DID, replay cache, public base URL). A missing or invalid token is a 401 with a
 ``CatalogError`` body (code ``unauthorized``).
 """
@@ -20,8 +20,8 @@ from aiohttp import web
 
 from connector.dsp.catalog import CatalogView, build_catalog, build_dataset
 from connector.dsp.errors import Area, ErrorCode, ProtocolError
+from connector.dsp.inbound import authenticate
 from connector.dsp.messages import CatalogError, CatalogRequestMessage, MessageError, parse_as
-from connector.dsp.routes_negotiation import authenticate
 from connector.participant_auth import ParticipantAuthError
 from connector.policy_gate import POLICY_GATE, PolicyGate
 

@@ -19,8 +19,9 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from connector.app import CONFIG, IDENTITY, STORE
+from connector.app import STORE
 from connector.dsp.errors import Area, ProtocolError
+from connector.dsp.inbound import answer_response, authenticate, read_inbound
 from connector.dsp.messages import (
     ContractAgreementMessage,
     ContractAgreementVerificationMessage,
@@ -28,23 +29,19 @@ from connector.dsp.messages import (
     ContractNegotiationTerminationMessage,
     ContractOfferMessage,
     ContractRequestMessage,
-    MessageError,
     UnexpectedTypeError,
-    parse_json,
 )
 from connector.dsp.negotiation import NegotiationInput, unknown_process
 from connector.dsp.negotiation_service import (
     DSP_STATE,
-    Answer,
     DspSettings,
     DspState,
     ack_body,
-    dsp_state,
     error_answer,
     service_of,
 )
 from connector.dsp.process import Role
-from connector.participant_auth import ParticipantAuthError, verify_request
+from connector.participant_auth import ParticipantAuthError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 BOTH = frozenset({Role.PROVIDER, Role.CONSUMER})
@@ -71,21 +68,6 @@ def add_routes(app: web.Application, settings: DspSettings | None = None) -> Non
     post("/negotiations/{pid}/agreement", _endpoint((ContractAgreementMessage,), {Role.CONSUMER}))
 
 
-def _json(answer: Answer) -> web.Response:
-    return web.json_response(answer.body, status=answer.status)
-
-
-async def authenticate(request: web.Request) -> str:
-    """The caller's DID (``ParticipantAuthError`` when it cannot be established)."""
-    app = request.config_dict
-    service = service_of(request.app)
-    return await verify_request(
-        request, resolver=service.resolver, audience=app[IDENTITY].did,
-        now=service.settings.clock(), public_base_url=app[CONFIG].public_base_url,
-        replay_cache=dsp_state(request.app).replay_cache,
-    )
-
-
 def _endpoint(
     accepts: tuple[type[NegotiationInput], ...], roles: set[Role] | frozenset[Role],
     creates: bool = False,
@@ -94,25 +76,18 @@ def _endpoint(
     whether it creates a process (no ``{pid}``; the message must be an initial one)."""
 
     async def handler(request: web.Request) -> web.StreamResponse:
-        try:
-            caller = await authenticate(request)
-        except ParticipantAuthError as exc:
-            return exc.response()
+        inbound = await read_inbound(request, accepts, Area.NEGOTIATION)
+        if isinstance(inbound, web.Response):
+            return inbound
+        caller, message = inbound
         pid = None if creates else request.match_info["pid"]
-        try:
-            message = parse_json(await request.read())
-            if not isinstance(message, accepts):
-                names = ", ".join(cls.model_fields["type"].default for cls in accepts)
-                raise UnexpectedTypeError(f"expected {names}, got {message.type}")
-        except MessageError as exc:
-            return _json(error_answer(ProtocolError.from_message_error(exc, Area.NEGOTIATION)))
         if creates and not getattr(message, "is_initial", False):
-            return _json(error_answer(ProtocolError.from_message_error(
+            return answer_response(error_answer(ProtocolError.from_message_error(
                 UnexpectedTypeError("this endpoint creates a negotiation: send the initial "
                                     "message (with callbackAddress, without the other PID)"),
                 Area.NEGOTIATION)))
         answer = await service_of(request.app).receive(caller, pid, message, set(roles))
-        return _json(answer)
+        return answer_response(answer)
 
     return handler
 
@@ -127,7 +102,7 @@ async def get_negotiation(request: web.Request) -> web.StreamResponse:
     async with request.config_dict[STORE].read() as reader:
         record = await reader.get_negotiation(pid)
     if record is None or record.counterparty_did != caller:
-        return _json(error_answer(unknown_process(pid)))
+        return answer_response(error_answer(unknown_process(pid)))
     return web.json_response(ack_body(record))
 
 

@@ -18,19 +18,16 @@ from typing import Any
 from aiohttp import web
 
 from connector.app import STORE
-from connector.dsp.errors import Area, ProtocolError
+from connector.dsp.errors import Area
+from connector.dsp.inbound import answer_response, authenticate, read_inbound
 from connector.dsp.messages import (
-    MessageError,
     TransferCompletionMessage,
     TransferRequestMessage,
     TransferStartMessage,
     TransferSuspensionMessage,
     TransferTerminationMessage,
-    UnexpectedTypeError,
-    parse_json,
 )
-from connector.dsp.negotiation_service import Answer, dsp_state, error_answer
-from connector.dsp.routes_negotiation import authenticate
+from connector.dsp.negotiation_service import dsp_state, error_answer
 from connector.dsp.transfer import unknown_process
 from connector.dsp.transfer_service import (
     TRANSFER_STATE,
@@ -60,26 +57,15 @@ def add_routes(app: web.Application, settings: TransferSettings | None = None) -
     post("/transfers/{pid}/suspension", _endpoint((TransferSuspensionMessage,)))
 
 
-def _json(answer: Answer) -> web.Response:
-    return web.json_response(answer.body, status=answer.status)
-
-
 def _endpoint(accepts: tuple[type[Any], ...], *, creates: bool = False) -> Handler:
     async def handler(request: web.Request) -> web.StreamResponse:
-        try:
-            caller = await authenticate(request)
-        except ParticipantAuthError as exc:
-            return exc.response()
+        inbound = await read_inbound(request, accepts, Area.TRANSFER)
+        if isinstance(inbound, web.Response):
+            return inbound
+        caller, message = inbound
         pid = None if creates else request.match_info["pid"]
-        try:
-            message = parse_json(await request.read())
-            if not isinstance(message, accepts):
-                names = ", ".join(cls.model_fields["type"].default for cls in accepts)
-                raise UnexpectedTypeError(f"expected {names}, got {message.type}")
-        except MessageError as exc:
-            return _json(error_answer(ProtocolError.from_message_error(exc, Area.TRANSFER)))
-        answer = await transfer_service_of(request.app).receive(caller, pid, message)
-        return _json(answer)
+        return answer_response(await transfer_service_of(request.app).receive(
+            caller, pid, message))
 
     return handler
 
@@ -95,7 +81,7 @@ async def get_transfer(request: web.Request) -> web.StreamResponse:
         record = await reader.get_transfer(pid)
     if (record is None or record.counterparty_did != caller
             or record.role is not StoreRole.PROVIDER):
-        return _json(error_answer(unknown_process(pid)))
+        return answer_response(error_answer(unknown_process(pid)))
     return web.json_response(ack_body(record))
 
 

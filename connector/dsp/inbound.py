@@ -1,0 +1,55 @@
+"""The steps every DSP protocol endpoint takes before its service sees a message.
+
+Authenticate the calling participant (401 with a DSP error body), then parse and validate the
+body against the official schema and model (400 ``invalid-message``, also for a message type
+the endpoint does not take). Negotiation, transfer and catalog endpoints share this, so a rule
+about what reaches a state machine is written once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from connector.app import CONFIG, IDENTITY
+from connector.dsp.errors import Area, ProtocolError
+from connector.dsp.messages import MessageError, UnexpectedTypeError, parse_json
+from connector.dsp.negotiation_service import Answer, dsp_state, error_answer, service_of
+from connector.participant_auth import ParticipantAuthError, verify_request
+
+
+async def authenticate(request: web.Request) -> str:
+    """The caller's DID (``ParticipantAuthError`` when it cannot be established)."""
+    app = request.config_dict
+    service = service_of(request.app)
+    return await verify_request(
+        request, resolver=service.resolver, audience=app[IDENTITY].did,
+        now=service.settings.clock(), public_base_url=app[CONFIG].public_base_url,
+        replay_cache=dsp_state(request.app).replay_cache,
+    )
+
+
+def answer_response(answer: Answer) -> web.Response:
+    return web.json_response(answer.body, status=answer.status)
+
+
+async def read_inbound(
+    request: web.Request, accepts: tuple[type[Any], ...], area: Area
+) -> tuple[str, Any] | web.Response:
+    """``(caller DID, message)``, or the error response to send instead."""
+    try:
+        caller = await authenticate(request)
+    except ParticipantAuthError as exc:
+        return exc.response()
+    try:
+        message = parse_json(await request.read())
+        if not isinstance(message, accepts):
+            names = ", ".join(cls.model_fields["type"].default for cls in accepts)
+            raise UnexpectedTypeError(f"expected {names}, got {message.type}")
+    except MessageError as exc:
+        return answer_response(error_answer(ProtocolError.from_message_error(exc, area)))
+    return caller, message
+
+
+__all__ = ["answer_response", "authenticate", "read_inbound"]
