@@ -52,10 +52,8 @@ from connector.dsp.messages import (
     ContractNegotiation,
     ContractOfferMessage,
     ContractRequestMessage,
-    MessageError,
     MessageOffer,
     NegotiationState,
-    parse_message,
 )
 from connector.dsp.negotiation import NegotiationInput, NegotiationMessage, NegotiationProcess
 from connector.dsp.process import (
@@ -68,6 +66,7 @@ from connector.dsp.process import (
     Transition,
     fingerprint,
 )
+from connector.dsp.process_records import ProcessRecords
 from connector.participant_auth import ReplayCache
 from connector.store import (
     AgreementRecord,
@@ -300,8 +299,12 @@ _STATE_CLASSES: dict[NegotiationState, type[Any]] = {
 # --- the service ----------------------------------------------------------------------------
 
 
-class NegotiationService:
+class NegotiationService(ProcessRecords):
     """Both roles of contract negotiation for one node (app)."""
+
+    REQUEST_KIND = NegotiationMessage.REQUEST
+    ACK_TYPE = ContractNegotiation
+    AUDIT_PREFIX = "negotiation"
 
     def __init__(self, app: web.Application, state: DspState) -> None:
         self._app = app
@@ -318,6 +321,15 @@ class NegotiationService:
     @property
     def store(self) -> Store:
         return self._app[STORE]
+
+    async def _get_record(self, session: Any, pid: str, *,
+                          for_update: bool = False) -> NegotiationRecord | None:
+        if for_update:
+            return await session.get_negotiation(pid, for_update=True)
+        return await session.get_negotiation(pid)
+
+    async def _put_record(self, tx: Any, record: NegotiationRecord) -> NegotiationRecord:
+        return await tx.put_negotiation(record)
 
     def _wake(self) -> None:
         worker = self._state.worker
@@ -516,35 +528,6 @@ class NegotiationService:
             record = await tx.put_negotiation(record)
             await self._enqueue(tx, record, message)
         return consumer_pid
-
-    async def counterparty_of(self, pid: str) -> str | None:
-        """The DID an outbound message of process ``pid`` is addressed to (None: unknown)."""
-        async with self.store.read() as reader:
-            record = await reader.get_negotiation(pid)
-        return None if record is None else record.counterparty_did
-
-    async def on_delivered(self, outbox: OutboxMessage, body: Any) -> None:
-        """The peer ACKed ``outbox``: learn the provider PID from an initial request's ACK."""
-        if outbox.kind != NegotiationMessage.REQUEST or not isinstance(body, dict):
-            return
-        try:
-            ack = parse_message(body)
-        except MessageError as exc:
-            log.warning("ACK of %s is not a DSP message: %s", outbox.id, exc)
-            return
-        if not isinstance(ack, ContractNegotiation) or ack.consumer_pid != outbox.process_id:
-            log.warning("ACK of %s names another process", outbox.id)
-            return
-        async with self.store.transaction() as tx:
-            record = await tx.get_negotiation(outbox.process_id, for_update=True)
-            if record is None or record.role is not StoreRole.CONSUMER:
-                return
-            if record.counterparty_pid is None:
-                await tx.put_negotiation(replace(record, counterparty_pid=ack.provider_pid))
-            elif record.counterparty_pid != ack.provider_pid:
-                await tx.append_audit(actor=self.did, action="negotiation.ack-mismatch",
-                                      subject_id=record.id,
-                                      details={"ack": body})
 
     async def on_rejected(self, outbox: OutboxMessage, status: int, body: Any) -> None:
         """The peer refused ``outbox`` with a 4xx: record it (an illegal transition above all:

@@ -38,12 +38,10 @@ from connector.dsp.client import join_url
 from connector.dsp.errors import Area, ErrorCode, ProtocolError
 from connector.dsp.messages import (
     DataAddress,
-    MessageError,
     TransferError,
     TransferProcess,
     TransferRequestMessage,
     TransferState,
-    parse_message,
 )
 from connector.dsp.negotiation_service import (
     Answer,
@@ -60,6 +58,7 @@ from connector.dsp.process import (
     TerminationReason,
     fingerprint,
 )
+from connector.dsp.process_records import ProcessRecords
 from connector.dsp.transfer import TransferInput, TransferMessage, TransferProcessState
 from connector.store import (
     AgreementRecord,
@@ -163,8 +162,12 @@ _STATE_CLASSES: dict[TransferState, type[Any]] = {
 }
 
 
-class TransferService:
+class TransferService(ProcessRecords):
     """Both roles of the transfer process for one node (app)."""
+
+    REQUEST_KIND = TransferMessage.REQUEST
+    ACK_TYPE = TransferProcess
+    AUDIT_PREFIX = "transfer"
 
     def __init__(self, app: web.Application, state: DspState, settings: TransferSettings) -> None:
         self._app = app
@@ -178,6 +181,15 @@ class TransferService:
     @property
     def store(self) -> Store:
         return self._app[STORE]
+
+    async def _get_record(self, session: Any, pid: str, *,
+                          for_update: bool = False) -> TransferRecord | None:
+        if for_update:
+            return await session.get_transfer(pid, for_update=True)
+        return await session.get_transfer(pid)
+
+    async def _put_record(self, tx: Any, record: TransferRecord) -> TransferRecord:
+        return await tx.put_transfer(record)
 
     def _wake(self) -> None:
         worker = self._state.worker
@@ -393,34 +405,6 @@ class TransferService:
                 return await self._send(tx, record, process, build(process))
         except _Reject as reject:
             raise ValueError(str(reject.answer.body.get("reason"))) from None
-
-    async def counterparty_of(self, pid: str) -> str | None:
-        """The DID an outbound message of transfer ``pid`` is addressed to (None: unknown)."""
-        async with self.store.read() as reader:
-            record = await reader.get_transfer(pid)
-        return None if record is None else record.counterparty_did
-
-    async def on_delivered(self, outbox: OutboxMessage, body: Any) -> None:
-        """The peer ACKed ``outbox``: learn the provider PID from a request's ACK."""
-        if outbox.kind != TransferMessage.REQUEST or not isinstance(body, dict):
-            return
-        try:
-            ack = parse_message(body)
-        except MessageError as exc:
-            log.warning("ACK of %s is not a DSP message: %s", outbox.id, exc)
-            return
-        if not isinstance(ack, TransferProcess) or ack.consumer_pid != outbox.process_id:
-            log.warning("ACK of %s names another process", outbox.id)
-            return
-        async with self.store.transaction() as tx:
-            record = await tx.get_transfer(outbox.process_id, for_update=True)
-            if record is None or record.role is not StoreRole.CONSUMER:
-                return
-            if record.counterparty_pid is None:
-                await tx.put_transfer(replace(record, counterparty_pid=ack.provider_pid))
-            elif record.counterparty_pid != ack.provider_pid:
-                await tx.append_audit(actor=self.did, action="transfer.ack-mismatch",
-                                      subject_id=record.id, details={"ack": body})
 
     async def on_rejected(self, outbox: OutboxMessage, status: int, body: Any) -> None:
         """The peer refused ``outbox`` with a 4xx: audit it; a refused request terminates."""
