@@ -30,8 +30,6 @@ from credentials import (
 )
 from credentials.errors import KeystoreError
 from credentials.model import types_of
-from credentials.passport.chain import KNOWN_CREDENTIAL_TYPES
-from credentials.passport.shapes import check_shapes
 
 app = typer.Typer(
     help="Battery passport connector: battery DIDs, verifiable credentials, data-space access.",
@@ -141,6 +139,10 @@ def vc_issue(
     store = open_keystore(keystore)
     signing_key = store.get(key) if key else store.default_key()
     # Passport credential types are held to their SHACL shapes before anything is signed.
+    # (Imported here: pyshacl and rdflib cost every other bpc command a fifth of a second.)
+    from credentials.passport.chain import KNOWN_CREDENTIAL_TYPES
+    from credentials.passport.shapes import check_shapes
+
     check = check_shapes if KNOWN_CREDENTIAL_TYPES.intersection(types_of(credential)) else None
     if suite == JWT:
         text = issue_jwt_credential(credential, signing_key, check=check)
