@@ -20,9 +20,9 @@ refused → termination with a typed ``TerminationReason``. A consumer verifies 
 names it as assignee, the provider as assigner and the requested target; otherwise it terminates.
 A consumer that receives an offer stores OFFERED and waits (the management API decides later).
 
-Where the agreement lives before FINALIZED: ``NegotiationRecord`` has only ``agreement_id``, and
-an ``AgreementRecord`` is only written at FINALIZED, so the agreement sent/received is kept in
-the audit log (``negotiation.agreement`` event), which is also where an operator looks for it.
+Where the agreement lives before FINALIZED: on the negotiation (``NegotiationRecord.agreement``,
+from AGREED on); an ``AgreementRecord`` (immutable, what transfers and the data plane check) is
+written only at FINALIZED.
 
 Callback addresses (``callbackAddress`` of an initial request/offer) are only followed when they
 belong to the calling participant: same origin (scheme, host, port) as the host of its did:web
@@ -48,7 +48,6 @@ from connector.dsp.client import join_url
 from connector.dsp.errors import Area, ErrorCode, ProtocolError
 from connector.dsp.messages import (
     Agreement,
-    ContractAgreementMessage,
     ContractNegotiation,
     ContractOfferMessage,
     ContractRequestMessage,
@@ -411,8 +410,6 @@ class NegotiationService(ProcessRecords):
             actor=caller, action="negotiation.received", subject_id=record.id,
             details={"message": message_kind_name(message), "fingerprint": print_,
                      "state": record.state, "status": answer.status, "ack": answer.body})
-        if isinstance(message, ContractAgreementMessage):
-            await self._remember_agreement(tx, record, message.agreement)
         await self._react(tx, record, result, caller, decision)
         return answer
 
@@ -442,7 +439,6 @@ class NegotiationService(ProcessRecords):
                         process.offer, agreement_id=new_id(), assigner=self.did,
                         assignee=caller, timestamp=self.settings.clock())
                     record = await self._send(tx, record, process, cn.agree(process, agreement))
-                    await self._remember_agreement(tx, record, agreement)
                 else:
                     reason = TerminationReason(decision.reason_kind, decision.failed_constraint,
                                                decision.detail or "refused by policy")
@@ -601,18 +597,9 @@ class NegotiationService(ProcessRecords):
         return process
 
     async def _agreement_of(self, tx: Transaction, record: NegotiationRecord) -> Agreement | None:
-        if record.agreement_id is None:
+        if record.agreement is None:
             return None
-        for event in reversed(await tx.list_audit(subject_id=record.id, limit=1000)):
-            if event.action == "negotiation.agreement":
-                return Agreement.model_validate(event.details["agreement"])
-        return None
-
-    async def _remember_agreement(
-        self, tx: Transaction, record: NegotiationRecord, agreement: Agreement
-    ) -> None:
-        await tx.append_audit(actor=self.did, action="negotiation.agreement",
-                              subject_id=record.id, details={"agreement": agreement.to_json()})
+        return Agreement.model_validate(record.agreement)
 
     async def _store_process(
         self, tx: Transaction, previous: NegotiationRecord | None, process: NegotiationProcess,
@@ -630,6 +617,7 @@ class NegotiationService(ProcessRecords):
         agreement = getattr(process, "agreement", None)
         if agreement is not None:
             values["agreement_id"] = agreement.id
+            values["agreement"] = agreement.to_json()
         if isinstance(process, cn.Terminated) and process.reason is not None:
             values["reason_kind"] = str(process.reason.kind)
             values["failed_constraint"] = process.reason.constraint

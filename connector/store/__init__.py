@@ -32,6 +32,7 @@ from connector.store.errors import (
 )
 from connector.store.records import (
     AgreementRecord,
+    AgreementTermination,
     AssetRecord,
     AuditEvent,
     BatteryRecord,
@@ -53,6 +54,7 @@ DEFAULT_SQLITE_NAME = "node.db"
 __all__ = [
     "DEFAULT_SQLITE_NAME",
     "AgreementRecord",
+    "AgreementTermination",
     "AlreadyExists",
     "AssetRecord",
     "AuditEvent",

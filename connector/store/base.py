@@ -28,6 +28,7 @@ from typing import Self
 
 from connector.store.records import (
     AgreementRecord,
+    AgreementTermination,
     AssetRecord,
     AuditEvent,
     BatteryRecord,
@@ -158,10 +159,14 @@ class Reader(ABC):
 
     @abstractmethod
     async def list_tokens(
-        self, *, agreement_id: str | None = None, after: str | None = None,
-        limit: int = DEFAULT_PAGE,
+        self, *, agreement_id: str | None = None, transfer_id: str | None = None,
+        after: str | None = None, limit: int = DEFAULT_PAGE,
     ) -> list[TokenRecord]:
         """Access tokens by ``jti``."""
+
+    @abstractmethod
+    async def get_agreement_termination(self, agreement_id: str) -> AgreementTermination | None:
+        """Why and when the provider ended this agreement early; ``None`` if it did not."""
 
     @abstractmethod
     async def get_outbox(self, message_id: str) -> OutboxMessage | None:
@@ -221,6 +226,12 @@ class Transaction(Reader):
     @abstractmethod
     async def add_agreement(self, record: AgreementRecord) -> AgreementRecord:
         """Store an agreement; immutable afterwards. ``AlreadyExists`` if the id is taken."""
+
+    @abstractmethod
+    async def add_agreement_termination(
+        self, record: AgreementTermination
+    ) -> AgreementTermination:
+        """End an agreement early, once (``AlreadyExists`` the second time); permanent."""
 
     @abstractmethod
     async def put_transfer(self, record: TransferRecord) -> TransferRecord:

@@ -145,6 +145,9 @@ class NegotiationRecord:
     reason_kind: str | None = None
     failed_constraint: str | None = None
     reason_detail: str | None = None
+    #: The agreement JSON once one is proposed (AGREED onwards); it becomes an
+    #: ``AgreementRecord`` only when the negotiation is FINALIZED.
+    agreement: JSONObject | None = None
     version: int = 0
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
@@ -198,9 +201,28 @@ class TokenRecord:
     expires_at: datetime
     transfer_id: str | None = None
     revoked: bool = False
+    #: The data plane endpoint the token is for (its ``aud``).
+    audience: str | None = None
+    #: SHA-256 of the refresh token issued with it; never the token itself.
+    refresh_token_hash: str | None = None
+    #: The refresh token rotated out by the last refresh, still accepted until the new one is
+    #: first presented (Tractus-X since 2026-08: a lost refresh answer must not lock a consumer
+    #: out for good).
+    previous_refresh_token_hash: str | None = None
     version: int = 0
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgreementTermination:
+    """The provider ended an agreement before its window closed: stored beside the agreement
+    (which is immutable) and, like it, never changed or removed."""
+
+    agreement_id: str
+    at: datetime
+    actor: str
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

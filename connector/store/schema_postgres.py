@@ -180,6 +180,30 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_subject ON audit_log (subject_id, seq);
 {_append_only("audit_log")}"""
 
+_DATA_PLANE = f"""
+ALTER TABLE negotiations ADD COLUMN agreement JSONB;
+ALTER TABLE tokens ADD COLUMN audience TEXT;
+ALTER TABLE tokens ADD COLUMN refresh_token_hash TEXT;
+ALTER TABLE tokens ADD COLUMN previous_refresh_token_hash TEXT;
+CREATE INDEX tokens_transfer ON tokens (transfer_id, jti) WHERE transfer_id IS NOT NULL;
+CREATE UNIQUE INDEX negotiations_peer_process
+    ON negotiations (role, counterparty_did, counterparty_pid)
+    WHERE counterparty_pid IS NOT NULL;
+CREATE UNIQUE INDEX transfers_peer_process
+    ON transfers (role, counterparty_did, counterparty_pid)
+    WHERE counterparty_pid IS NOT NULL;
+
+CREATE TABLE agreement_terminations (
+    agreement_id {_KEY} PRIMARY KEY REFERENCES agreements (id),
+    at TIMESTAMPTZ NOT NULL,
+    actor TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+{_append_only("agreement_terminations")}"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _INITIAL),
+    # Data plane: refresh-token hashes, the agreement on its negotiation, provider-side
+    # agreement termination, and one process per peer PID (races between replicas).
+    Migration(2, "data-plane", _DATA_PLANE),
 )

@@ -42,6 +42,7 @@ from connector.store.errors import (
 )
 from connector.store.records import (
     AgreementRecord,
+    AgreementTermination,
     AssetRecord,
     AuditEvent,
     BatteryRecord,
@@ -57,6 +58,7 @@ from connector.store.records import (
     TransferRecord,
 )
 from connector.store.tables import (
+    AGREEMENT_TERMINATIONS,
     AGREEMENTS,
     ASSETS,
     AUDIT,
@@ -328,10 +330,14 @@ class SqlSession(Transaction):
         return await self._get(TOKENS, jti, for_update)
 
     async def list_tokens(
-        self, *, agreement_id: str | None = None, after: str | None = None,
-        limit: int = DEFAULT_PAGE,
+        self, *, agreement_id: str | None = None, transfer_id: str | None = None,
+        after: str | None = None, limit: int = DEFAULT_PAGE,
     ) -> list[TokenRecord]:
-        return await self._list(TOKENS, {"agreement_id": agreement_id}, after=after, limit=limit)
+        return await self._list(TOKENS, {"agreement_id": agreement_id, "transfer_id": transfer_id},
+                                after=after, limit=limit)
+
+    async def get_agreement_termination(self, agreement_id: str) -> AgreementTermination | None:
+        return await self._get(AGREEMENT_TERMINATIONS, agreement_id, False)
 
     async def get_outbox(self, message_id: str) -> OutboxMessage | None:
         return await self._get(OUTBOX, message_id, False)
@@ -405,6 +411,19 @@ class SqlSession(Transaction):
         self._require_writable()
         if not await self._insert(AGREEMENTS, AGREEMENTS.encode(record, self._dialect)):
             raise AlreadyExists(f"agreement {record.id!r} already exists")
+        return record
+
+    async def add_agreement_termination(
+        self, record: AgreementTermination
+    ) -> AgreementTermination:
+        self._require_writable()
+        if not await self._exists(AGREEMENTS, "id", check_key(record.agreement_id,
+                                                              "agreement_id")):
+            raise InvalidRecord(f"agreement_terminations.agreement_id: unknown agreement "
+                                f"{record.agreement_id!r}")
+        values = AGREEMENT_TERMINATIONS.encode(record, self._dialect)
+        if not await self._insert(AGREEMENT_TERMINATIONS, values):
+            raise AlreadyExists(f"agreement {record.agreement_id!r} is already terminated")
         return record
 
     async def put_transfer(self, record: TransferRecord) -> TransferRecord:

@@ -16,6 +16,7 @@ from connector.store.codec import Column, Dialect, Kind, decode, encode
 from connector.store.errors import InvalidRecord
 from connector.store.records import (
     AgreementRecord,
+    AgreementTermination,
     AssetRecord,
     AuditEvent,
     BatteryRecord,
@@ -129,7 +130,7 @@ NEGOTIATIONS = Table(
              ("counterparty_did", Kind.TEXT), ("counterparty_address", Kind.TEXT),
              ("counterparty_pid", Kind.TEXT, _OPT), ("asset_id", Kind.TEXT, _OPT),
              ("offer_id", Kind.TEXT, _OPT), ("offer", Kind.JSON, _OPT),
-             ("agreement_id", Kind.TEXT, _OPT), *_REASON),
+             ("agreement_id", Kind.TEXT, _OPT), *_REASON, ("agreement", Kind.JSON, _OPT)),
     versioned=True,
 )
 AGREEMENTS = Table(
@@ -153,8 +154,16 @@ TOKENS = Table(
     "tokens", TokenRecord, "jti",
     _stamped(("jti", Kind.TEXT), ("agreement_id", Kind.TEXT), ("consumer_did", Kind.TEXT),
              ("asset_id", Kind.TEXT), ("expires_at", Kind.TIME), ("transfer_id", Kind.TEXT, _OPT),
-             ("revoked", Kind.BOOL)),
+             ("revoked", Kind.BOOL), ("audience", Kind.TEXT, _OPT),
+             ("refresh_token_hash", Kind.TEXT, _OPT),
+             ("previous_refresh_token_hash", Kind.TEXT, _OPT)),
     versioned=True,
+)
+AGREEMENT_TERMINATIONS = Table(
+    "agreement_terminations", AgreementTermination, "agreement_id",
+    _cols(("agreement_id", Kind.TEXT), ("at", Kind.TIME), ("actor", Kind.TEXT),
+          ("reason", Kind.TEXT)),
+    versioned=False,
 )
 OUTBOX = Table(
     "outbox", OutboxMessage, "id",
@@ -174,4 +183,5 @@ AUDIT = Table(
 )
 
 TABLES: tuple[Table[Any], ...] = (BATTERIES, CREDENTIALS, ASSETS, POLICIES, OFFERS, NEGOTIATIONS,
-                                  AGREEMENTS, TRANSFERS, TOKENS, OUTBOX, AUDIT)
+                                  AGREEMENTS, AGREEMENT_TERMINATIONS, TRANSFERS, TOKENS, OUTBOX,
+                                  AUDIT)

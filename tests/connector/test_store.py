@@ -18,6 +18,7 @@ import pytest
 
 from connector.store import (
     AgreementRecord,
+    AgreementTermination,
     AlreadyExists,
     AssetRecord,
     BatteryRecord,
@@ -40,6 +41,8 @@ from connector.store import (
     TokenRecord,
     TransferRecord,
     open_store,
+    schema_postgres,
+    schema_sqlite,
     sqlite_path,
 )
 from connector.store.migrations import Migration, pending
@@ -99,7 +102,9 @@ def credential(position: int, previous: str | None, *, did: str = "did:key:zBatt
 def negotiation(nid: str = "urn:uuid:n1", **changes: Any) -> NegotiationRecord:
     fields: dict[str, Any] = dict(
         id=nid, role=Role.PROVIDER, state="REQUESTED", counterparty_did="did:web:recycler.example",
-        counterparty_address="https://recycler.example/dsp", counterparty_pid="urn:uuid:c1",
+        counterparty_address="https://recycler.example/dsp",
+        # One process per (role, peer, peer PID): each record gets its own peer PID.
+        counterparty_pid="urn:uuid:c1" if nid == "urn:uuid:n1" else f"{nid}-peer",
         asset_id="asset-dismantling", offer_id="offer-1",
         offer={"@id": "offer-1", "permission": [{"action": "use"}]})
     fields.update(changes)
@@ -604,16 +609,102 @@ async def test_a_repeated_inbound_message_is_detected(store: Store, open_new: Op
         [False] * 5 + [True]
 
 
+# --- migration 2: data plane --------------------------------------------------------------
+
+
+async def test_one_process_per_peer_pid(store: Store) -> None:
+    """Two replicas racing on the same initial request must not both create a process."""
+    async with store.transaction() as tx:
+        await tx.put_negotiation(negotiation("urn:uuid:n1"))
+        await tx.add_agreement(agreement())
+        await tx.put_transfer(transfer("urn:uuid:t1", counterparty_pid="urn:uuid:peer"))
+    async with store.transaction() as tx:
+        with pytest.raises(AlreadyExists):
+            await tx.put_negotiation(negotiation("urn:uuid:n2", counterparty_pid="urn:uuid:c1"))
+    async with store.transaction() as tx:
+        with pytest.raises(AlreadyExists):
+            await tx.put_transfer(transfer("urn:uuid:t2", counterparty_pid="urn:uuid:peer"))
+    async with store.transaction() as tx:  # another peer, or the other role, may reuse it
+        await tx.put_negotiation(negotiation("urn:uuid:n3", counterparty_pid="urn:uuid:c1",
+                                             counterparty_did="did:web:oem.example"))
+        await tx.put_negotiation(negotiation("urn:uuid:n4", counterparty_pid="urn:uuid:c1",
+                                             role=Role.CONSUMER))
+        await tx.put_negotiation(negotiation("urn:uuid:n5", counterparty_pid=None))
+        await tx.put_negotiation(negotiation("urn:uuid:n6", counterparty_pid=None))
+    async with store.read() as r:
+        assert [n.id for n in await r.list_negotiations()] == [
+            "urn:uuid:n1", "urn:uuid:n3", "urn:uuid:n4", "urn:uuid:n5", "urn:uuid:n6"]
+
+
+async def test_a_negotiation_keeps_its_agreement_json(store: Store) -> None:
+    proposed = {"@id": "urn:agreement:1", "target": "asset-dismantling",
+                "permission": [{"action": "use"}]}
+    async with store.transaction() as tx:
+        stored = await tx.put_negotiation(negotiation(state="AGREED", agreement=proposed,
+                                                      agreement_id="urn:agreement:1"))
+    async with store.read() as r:
+        assert (await r.get_negotiation(stored.id)) == stored
+        assert stored.agreement == proposed
+
+
+async def test_tokens_keep_refresh_hashes_and_list_by_transfer(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.add_agreement(agreement())
+        first = await tx.put_token(TokenRecord(
+            jti="urn:uuid:j1", agreement_id="agreement-1", consumer_did="did:web:r.example",
+            asset_id="asset-dismantling", expires_at=T0, transfer_id="urn:uuid:t1",
+            audience="https://oem.example/dataplane", refresh_token_hash="ab" * 32))
+        await tx.put_token(TokenRecord(
+            jti="urn:uuid:j2", agreement_id="agreement-1", consumer_did="did:web:r.example",
+            asset_id="asset-dismantling", expires_at=T0, transfer_id="urn:uuid:t2"))
+    async with store.transaction() as tx:
+        rotated = await tx.put_token(dataclasses.replace(
+            first, refresh_token_hash="cd" * 32, previous_refresh_token_hash="ab" * 32))
+    async with store.read() as r:
+        assert await r.list_tokens(transfer_id="urn:uuid:t1") == [rotated]
+        assert rotated.previous_refresh_token_hash == "ab" * 32
+        assert rotated.audience == "https://oem.example/dataplane"
+
+
+async def test_an_agreement_is_terminated_once_and_for_good(
+    store: Store, store_url: str
+) -> None:
+    ended = AgreementTermination(agreement_id="agreement-1", at=T0, actor="did:web:oem.example",
+                                 reason="recycler lost its certificate")
+    async with store.transaction() as tx:
+        with pytest.raises(InvalidRecord, match="unknown agreement"):
+            await tx.add_agreement_termination(ended)
+    async with store.transaction() as tx:
+        await tx.add_agreement(agreement())
+        assert await tx.get_agreement_termination("agreement-1") is None
+        await tx.add_agreement_termination(ended)
+    async with store.transaction() as tx:
+        with pytest.raises(AlreadyExists, match="already terminated"):
+            await tx.add_agreement_termination(dataclasses.replace(ended, reason="again"))
+    async with store.read() as r:
+        assert await r.get_agreement_termination("agreement-1") == ended
+    for sql in ("UPDATE agreement_terminations SET reason = 'x'",
+                "DELETE FROM agreement_terminations"):
+        with pytest.raises(raw_errors(), match="append-only"):
+            await raw_execute(store, store_url, sql)
+
+
 # --- migrations and durability --------------------------------------------------------------
+
+
+MIGRATIONS_BY_DIALECT = {"SQLiteStore": schema_sqlite.MIGRATIONS,
+                         "PostgresStore": schema_postgres.MIGRATIONS}
 
 
 async def test_migrations_rerun_harmlessly_and_concurrently(open_new: OpenStore) -> None:
     stores = await asyncio.gather(*(open_new() for _ in range(4)))  # four nodes start at once
-    assert [await s.schema_version() for s in stores] == [1, 1, 1, 1]
+    latest = len(MIGRATIONS_BY_DIALECT[type(stores[0]).__name__])
+    assert latest >= 2
+    assert [await s.schema_version() for s in stores] == [latest] * 4
     async with stores[0].transaction() as tx:
         await tx.put_battery(battery())
     again = await open_new()
-    assert await again.schema_version() == 1
+    assert await again.schema_version() == latest
     async with again.read() as r:
         assert await r.get_battery(battery().did) is not None
 
