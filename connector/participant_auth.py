@@ -36,6 +36,7 @@ import hashlib
 import heapq
 import math
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -266,10 +267,16 @@ async def verify_request(
 
 @dataclass(frozen=True, slots=True)
 class RequestSigner:
-    """Signs outbound requests as one participant (what ``client.DspClient`` uses)."""
+    """Signs outbound requests as one participant (what ``client.DspClient`` uses).
+
+    ``clock``: the node's clock (``DspSettings.clock``); receivers check ``iat``/``exp`` against
+    theirs, so nodes sharing an injected clock (the demo, tests) must also sign with it."""
 
     key: Ed25519Key
+    clock: Callable[[], datetime] | None = None
 
     def headers(self, *, audience: str, method: str, url: str, body: bytes) -> dict[str, str]:
-        token = sign_request(self.key, audience=audience, method=method, url=url, body=body)
+        now = self.clock() if self.clock is not None else None
+        token = sign_request(self.key, audience=audience, method=method, url=url, body=body,
+                             now=now)
         return {"Authorization": f"Bearer {token}"}

@@ -187,7 +187,8 @@ async def outbox_ctx(app: web.Application) -> AsyncIterator[None]:
         raise RuntimeError("call connector.dsp.routes_negotiation.add_routes(app) first")
     assert isinstance(state, DspState)
     identity = app[IDENTITY]
-    client = DspClient(app[HTTP_CLIENT], RequestSigner(identity.signing_key))
+    client = DspClient(app[HTTP_CLIENT],
+                       RequestSigner(identity.signing_key, state.settings.clock))
     worker = OutboxWorker(app[STORE], client, state.outbox_handlers, state.settings,
                           owner=f"{identity.did}/{uuid.uuid4()}")
     state.worker = worker

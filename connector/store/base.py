@@ -165,6 +165,12 @@ class Reader(ABC):
         """Access tokens by ``jti``."""
 
     @abstractmethod
+    async def find_token_by_refresh_hash(
+        self, refresh_token_hash: str, *, for_update: bool = False
+    ) -> TokenRecord | None:
+        """The live (not revoked) token whose current or previous refresh hash this is."""
+
+    @abstractmethod
     async def get_agreement_termination(self, agreement_id: str) -> AgreementTermination | None:
         """Why and when the provider ended this agreement early; ``None`` if it did not."""
 

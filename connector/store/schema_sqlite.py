@@ -179,6 +179,9 @@ ALTER TABLE tokens ADD COLUMN audience TEXT;
 ALTER TABLE tokens ADD COLUMN refresh_token_hash TEXT;
 ALTER TABLE tokens ADD COLUMN previous_refresh_token_hash TEXT;
 CREATE INDEX tokens_transfer ON tokens (transfer_id, jti) WHERE transfer_id IS NOT NULL;
+CREATE INDEX tokens_refresh ON tokens (refresh_token_hash) WHERE refresh_token_hash IS NOT NULL;
+CREATE INDEX tokens_previous_refresh ON tokens (previous_refresh_token_hash)
+    WHERE previous_refresh_token_hash IS NOT NULL;
 CREATE UNIQUE INDEX negotiations_peer_process
     ON negotiations (role, counterparty_did, counterparty_pid)
     WHERE counterparty_pid IS NOT NULL;

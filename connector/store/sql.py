@@ -336,6 +336,19 @@ class SqlSession(Transaction):
         return await self._list(TOKENS, {"agreement_id": agreement_id, "transfer_id": transfer_id},
                                 after=after, limit=limit)
 
+    async def find_token_by_refresh_hash(
+        self, refresh_token_hash: str, *, for_update: bool = False
+    ) -> TokenRecord | None:
+        h = check_text(refresh_token_hash, "refresh_token_hash")
+        if for_update and not self._writable:
+            raise StoreError("for_update needs a transaction; use store.transaction()")
+        lock = self._dialect.lock_rows if for_update else ""
+        rows = await self._fetch(
+            f"SELECT {TOKENS.select_list} FROM tokens WHERE revoked = $2 AND "
+            f"(refresh_token_hash = $1 OR previous_refresh_token_hash = $1) "
+            f"ORDER BY jti LIMIT 1{lock}", h, self._bool(False))
+        return TOKENS.decode(rows[0], self._dialect) if rows else None
+
     async def get_agreement_termination(self, agreement_id: str) -> AgreementTermination | None:
         return await self._get(AGREEMENT_TERMINATIONS, agreement_id, False)
 

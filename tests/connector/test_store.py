@@ -664,6 +664,14 @@ async def test_tokens_keep_refresh_hashes_and_list_by_transfer(store: Store) -> 
         assert await r.list_tokens(transfer_id="urn:uuid:t1") == [rotated]
         assert rotated.previous_refresh_token_hash == "ab" * 32
         assert rotated.audience == "https://oem.example/dataplane"
+        assert await r.find_token_by_refresh_hash("cd" * 32) == rotated
+        assert await r.find_token_by_refresh_hash("ab" * 32) == rotated  # still in grace
+        assert await r.find_token_by_refresh_hash("ef" * 32) is None
+    async with store.transaction() as tx:
+        assert await tx.find_token_by_refresh_hash("cd" * 32, for_update=True) == rotated
+        assert await tx.revoke_tokens("agreement-1") == 2
+    async with store.read() as r:
+        assert await r.find_token_by_refresh_hash("cd" * 32) is None, "revoked: no refresh"
 
 
 async def test_an_agreement_is_terminated_once_and_for_good(
