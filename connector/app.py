@@ -11,6 +11,7 @@ is never closed while something that uses it still runs:
 4. store      SQLite (default) or PostgreSQL, migrated at open (``connector.store``)
 5. verifier   credential / presentation verification with DID resolution over (3)
 6. outbox     the worker delivering queued Dataspace Protocol messages (``dsp.outbox``)
+7. watch      the data plane's check that ends transfers whose agreement ran out
 
 Route modules read the keys defined here (``request.config_dict[IDENTITY]``), so they are
 imported when an app is built rather than at the top of this module.
@@ -63,8 +64,10 @@ def create_app(
     retries, clock); tests and embedders pass their own, the defaults are strict."""
     # Route modules read this module's AppKeys; see the module docstring.
     from connector import vcapi
+    from connector.dataplane import routes as dataplane_routes
     from connector.dsp import routes_catalog, routes_negotiation, routes_transfer, routes_version
     from connector.dsp.outbox import outbox_ctx
+    from connector.management import data_access
     from connector.management import routes as management_routes
 
     app = web.Application(
@@ -88,10 +91,12 @@ def create_app(
         app.router.add_get("/did.json", did_document)
     vcapi.add_routes(app)
     management_routes.add_routes(app)
+    data_access.add_routes(app)
     routes_catalog.add_routes(app)
     routes_negotiation.add_routes(app, dsp_settings)
     routes_transfer.add_routes(app, transfer_settings)
     routes_version.add_routes(app)
+    dataplane_routes.add_routes(app)
     return app
 
 

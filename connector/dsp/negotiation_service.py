@@ -14,7 +14,8 @@ agreement, the provider accepts that verification. If the message can never be d
 outbox gives up and terminates the process (reason ``transport``).
 
 Who decides: the provider's ``NeedsDecision`` after a contract request is answered by a pluggable
-``PolicyDecision`` (default ``OfferedOnly``: allow exactly the offers this node published),
+``PolicyDecision`` (default ``offer_decision.GatedOffers``: the offer as published, for a
+participant its policy allows now),
 evaluated *before* the transaction (it may do I/O) and applied inside it: allowed → agreement,
 refused → termination with a typed ``TerminationReason``. A consumer verifies an agreement that
 names it as assignee, the provider as assigner and the requested target; otherwise it terminates.
@@ -106,21 +107,13 @@ class PolicyDecision(Protocol):
     async def decide(self, offer: MessageOffer, consumer_did: str) -> Decision: ...
 
 
-class OfferedOnly:
-    """Default decision: allow an offer whose ``@id`` this node published for that target."""
+def _default_policy(app: web.Application, state: DspState) -> PolicyDecision:
+    """The published offer, unchanged, whose policy the node's ``PolicyGate`` allows."""
+    from connector.dsp.offer_decision import GatedOffers
+    from connector.policy_gate import POLICY_GATE, PolicyGate
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    async def decide(self, offer: MessageOffer, consumer_did: str) -> Decision:
-        async with self._store.read() as reader:
-            record = await reader.get_offer(offer.id)
-        if record is None:
-            return Decision(False, detail=f"offer {offer.id} is not one this node offered")
-        if record.asset_id != offer.target:
-            return Decision(False, failed_constraint="target",
-                            detail=f"offer {offer.id} is not offered for {offer.target}")
-        return Decision(True)
+    gate = app.get(POLICY_GATE) or PolicyGate()
+    return GatedOffers(app[STORE], gate, state.settings.clock)
 
 
 # --- settings and per-app state -------------------------------------------------------------
@@ -309,7 +302,7 @@ class NegotiationService(ProcessRecords):
         self._app = app
         self._state = state
         self.settings = state.settings
-        self.policy: PolicyDecision = state.settings.policy or OfferedOnly(app[STORE])
+        self.policy: PolicyDecision = state.settings.policy or _default_policy(app, state)
         identity = app[IDENTITY]
         config = app[CONFIG]
         self.did = identity.did
@@ -677,7 +670,6 @@ __all__ = [
     "DspSettings",
     "DspState",
     "NegotiationService",
-    "OfferedOnly",
     "PolicyDecision",
     "callback_allowed",
     "service_of",

@@ -10,10 +10,12 @@ Provider: a ``TransferRequestMessage`` is accepted only for an agreement this no
 provider (``AgreementRecord``, written at FINALIZED) whose assignee is the caller. An unknown
 agreement and someone else's agreement get the same 404 ``unknown-agreement`` (a participant
 must not learn which agreements exist); an agreement whose negotiation is no longer FINALIZED or
-whose ``not_after`` passed gets 400 ``agreement-not-valid``. A refused request creates nothing.
+that has ended (``agreements.why_agreement_ended``: terminated by the provider, ``not_after``
+passed, usage window closed) gets 400 ``agreement-not-valid``. A refused request creates nothing.
 An accepted one moves to STARTED at once and queues the ``TransferStartMessage``, with the
-``dataAddress`` returned by ``TransferSettings.data_address(agreement, consumer_did)`` (default
-none; the data plane plugs in its token minting there).
+``dataAddress`` of a fresh data plane grant (``connector.dataplane``: an access token bound to
+this transfer, stored in the same transaction), or whatever
+``TransferSettings.data_address(agreement, consumer_did)`` returns when an embedder sets it.
 
 The callback address of a request must belong to the caller (``callback_allowed``).
 
@@ -34,6 +36,7 @@ from aiohttp import web
 
 from connector.app import CONFIG, IDENTITY, STORE
 from connector.dsp import transfer as tp
+from connector.dsp.agreements import why_agreement_ended
 from connector.dsp.client import join_url
 from connector.dsp.errors import Area, ErrorCode, ProtocolError
 from connector.dsp.messages import (
@@ -64,6 +67,7 @@ from connector.store import (
     AgreementRecord,
     OutboxMessage,
     Store,
+    TokenRecord,
     Transaction,
     TransferRecord,
     new_id,
@@ -81,19 +85,25 @@ DataAddressHook = Callable[
 ]
 
 
-def _no_data_address(agreement: AgreementRecord, consumer_did: str) -> dict[str, Any] | None:
-    return None
-
-
 @dataclass(slots=True)
 class TransferSettings:
     """Transfer settings not (yet) in ``NodeConfig``.
 
     ``data_address(agreement, consumer_did)``: the ``DataAddress`` JSON (or ``None``) the
-    provider puts in its ``TransferStartMessage``; may be sync or async.
+    provider puts in its ``TransferStartMessage``, may be sync or async; ``None`` (the
+    default) uses the node's own data plane.
     """
 
-    data_address: DataAddressHook = _no_data_address
+    data_address: DataAddressHook | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """What the pre-check of a new request computed outside the transaction."""
+
+    local_pid: str
+    data_address: DataAddress | None = None
+    token: TokenRecord | None = None
 
 
 @dataclass(slots=True)
@@ -200,18 +210,18 @@ class TransferService(ProcessRecords):
 
     async def receive(self, caller: str, pid: str | None, message: TransferInput) -> Answer:
         """Apply an authenticated, parsed message; the ACK or the DSP error to answer with."""
-        data_address: DataAddress | None = None
+        prepared = _Prepared(local_pid=new_id())
         if pid is None:
             assert isinstance(message, TransferRequestMessage)
-            precheck = await self._precheck_request(caller, message)
+            precheck = await self._precheck_request(caller, message, prepared.local_pid)
             if isinstance(precheck, Answer):
                 return precheck
-            data_address = precheck
+            prepared = precheck or prepared
         try:
             async with self.store.transaction() as tx:
                 if pid is None:
                     assert isinstance(message, TransferRequestMessage)
-                    answer = await self._request_in(tx, caller, message, data_address)
+                    answer = await self._request_in(tx, caller, message, prepared)
                 else:
                     answer = await self._message_in(tx, caller, pid, message)
                 tx.on_commit(self._wake)
@@ -220,8 +230,8 @@ class TransferService(ProcessRecords):
             return reject.answer
 
     async def _precheck_request(
-        self, caller: str, message: TransferRequestMessage
-    ) -> Answer | DataAddress | None:
+        self, caller: str, message: TransferRequestMessage, local_pid: str
+    ) -> Answer | _Prepared | None:
         """Callback and agreement checks before the transaction; then the data address."""
         if not callback_allowed(caller, message.callback_address, settings=self.dsp_settings,
                                 allow_http_loopback=self.allow_http_loopback):
@@ -236,10 +246,16 @@ class TransferService(ProcessRecords):
             existing = await self._existing(reader, caller, message.consumer_pid)
         if existing is not None:
             return None  # a repeat (or a clash): answered in the transaction, no new address
+        if self.settings.data_address is None:
+            from connector.dataplane.routes import data_plane_of
+
+            grant = data_plane_of(self._app).grant(problem, caller, local_pid)
+            return _Prepared(local_pid, DataAddress.model_validate(grant.data_address),
+                             grant.token)
         raw = self.settings.data_address(problem, caller)
         if inspect.isawaitable(raw):
             raw = await raw
-        return None if raw is None else DataAddress.model_validate(raw)
+        return _Prepared(local_pid, None if raw is None else DataAddress.model_validate(raw))
 
     async def _agreement_problem(
         self, reader: Any, caller: str, message: TransferRequestMessage
@@ -257,8 +273,9 @@ class TransferService(ProcessRecords):
                 return _error(400, AGREEMENT_NOT_VALID,
                               f"agreement {agreement.id!r} is not FINALIZED",
                               consumer_pid=message.consumer_pid)
-        if agreement.not_after is not None and agreement.not_after <= self.dsp_settings.clock():
-            return _error(400, AGREEMENT_NOT_VALID, f"agreement {agreement.id!r} has expired",
+        ended = await why_agreement_ended(reader, agreement, self.dsp_settings.clock())
+        if ended is not None:
+            return _error(400, AGREEMENT_NOT_VALID, f"agreement {agreement.id!r}: {ended}",
                           consumer_pid=message.consumer_pid)
         return agreement
 
@@ -272,7 +289,7 @@ class TransferService(ProcessRecords):
 
     async def _request_in(
         self, tx: Transaction, caller: str, message: TransferRequestMessage,
-        data_address: DataAddress | None,
+        prepared: _Prepared,
     ) -> Answer:
         print_ = fingerprint(message, Direction.RECEIVED)
         existing = await self._existing(tx, caller, message.consumer_pid)
@@ -286,7 +303,7 @@ class TransferService(ProcessRecords):
         agreement = await self._agreement_problem(tx, caller, message)
         if isinstance(agreement, Answer):  # changed since the pre-check
             raise _Reject(agreement)
-        local_pid = new_id()
+        local_pid = prepared.local_pid
         await tx.record_inbound(local_pid, print_)
         result = tp.transition(None, message, role=Role.PROVIDER, local_pid=local_pid)
         if isinstance(result, ProtocolError):
@@ -296,7 +313,10 @@ class TransferService(ProcessRecords):
         answer = Answer(201, ack_body(record))
         await self._audit_received(tx, caller, record, message, print_, answer)
         if any(isinstance(effect, NeedsDecision) for effect in result.effects):
-            await self._send(tx, record, result.process, tp.start(result.process, data_address))
+            if prepared.token is not None:
+                await tx.put_token(prepared.token)
+            await self._send(tx, record, result.process,
+                             tp.start(result.process, prepared.data_address))
         return answer
 
     async def _message_in(

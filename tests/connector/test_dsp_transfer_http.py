@@ -152,15 +152,21 @@ async def test_transfer_starts_with_the_hooks_data_address_then_completes(pair: 
     await wait_transfer(pair.provider.app, provider.id, "COMPLETED")
 
 
-async def test_without_a_hook_the_start_has_no_data_address(tmp_path: Path) -> None:
+async def test_without_a_hook_the_start_carries_the_nodes_own_data_plane_grant(
+    tmp_path: Path,
+) -> None:
     async with (
         node(tmp_path / "p", free_port(), fast_settings()) as provider,
         node(tmp_path / "c", free_port(), fast_settings()) as consumer,
         aiohttp.ClientSession() as session,
     ):
         await seed_offer(provider.app)
-        record, _ = await started(Pair(provider, consumer, session))
-        assert record.data_address is None
+        record, provider_record = await started(Pair(provider, consumer, session))
+        assert record.data_address is not None
+        assert record.data_address["endpoint"].startswith(provider.url + "/dataplane/assets/")
+        async with provider.app[STORE].read() as reader:
+            tokens = await reader.list_tokens(transfer_id=provider_record.id)
+        assert len(tokens) == 1 and tokens[0].consumer_did == consumer.app[IDENTITY].did
 
 
 async def test_provider_terminates_and_both_sides_end_terminated(pair: Pair) -> None:
