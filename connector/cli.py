@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from connector import __version__
+from connector.consumer_cli import register as register_consumer_commands
 from connector.keystore_cli import CliError, open_keystore
 from connector.passport_cli import passport_app
 from credentials import (
@@ -46,6 +47,7 @@ app.add_typer(did_app, name="did")
 app.add_typer(vc_app, name="vc")
 app.add_typer(bench_app, name="bench")
 app.add_typer(passport_app, name="passport")
+register_consumer_commands(app)
 
 out = Console(emoji=False, highlight=False)
 err = Console(stderr=True, emoji=False, highlight=False)

@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from connector.dsp.catalog import explain
+from connector.management import consumer
 from connector.management.assets import (
     AssetCreate,
     OfferCreate,
@@ -227,3 +228,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/management/batteries", list_batteries)
     app.router.add_get("/management/batteries/{did}/credentials", battery_credentials)
     app.router.add_get("/management/catalog/explain", explain_catalog)
+    consumer.add_routes(app)
