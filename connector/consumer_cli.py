@@ -1,5 +1,5 @@
-"""``bpc catalog | negotiate | transfer | negotiations | agreements | transfers``: the consumer
-side of a running node, through its management API.
+"""``bpc catalog | negotiate | transfer | fetch | negotiations | agreements | transfers``: the
+consumer side of a running node, through its management API.
 
 The commands never speak the Dataspace Protocol themselves: the *node* holds the participant
 key, the processes and their state, so the CLI only asks it (``connector.node_client``) and
@@ -17,6 +17,7 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -237,6 +238,25 @@ def transfer(provider_url: ProviderUrl,
     _finish(view, "transfer", settled, timeout, out, as_json=as_json)
 
 
+def fetch(transfer_id: Annotated[str, typer.Argument(help="The transfer id (ours).")],
+          output: Annotated[Path | None, typer.Option(
+              "--output", "-o", help="Write the data to this file instead of stdout.")] = None,
+          node: NodeOption = DEFAULT_NODE_URL, api_key: ApiKeyOption = None) -> None:
+    """Get a STARTED transfer's data; the node uses the transfer's token and refreshes it
+    while the agreement allows (exit 2 with the provider's reason once it does not)."""
+    out, _ = _consoles()
+    with _node_errors(node):
+        data = _client(node, api_key).transfer_data(transfer_id)
+    if output is not None:
+        output.write_bytes(data)
+        out.print(f"{len(data)} bytes written to {escape(str(output))}", soft_wrap=True)
+        return
+    try:
+        _print_json(json.loads(data))
+    except ValueError:
+        typer.echo(data.decode("utf-8", errors="replace"))
+
+
 def _list(collection: str, node: str, api_key: str | None, as_json: bool,
           columns: list[tuple[str, Callable[[dict[str, Any]], Any]]], **query: str | None) -> None:
     out, _ = _consoles()
@@ -304,6 +324,7 @@ def transfers(role: RoleOption = None,
 def register(app: typer.Typer) -> None:
     """Add the consumer commands to the ``bpc`` app (under their own help panel)."""
     for name, command in (("catalog", catalog), ("negotiate", negotiate),
-                          ("transfer", transfer), ("negotiations", negotiations),
+                          ("transfer", transfer), ("fetch", fetch),
+                          ("negotiations", negotiations),
                           ("agreements", agreements), ("transfers", transfers)):
         app.command(name, rich_help_panel=PANEL)(command)

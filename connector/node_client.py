@@ -25,6 +25,9 @@ DEFAULT_TIMEOUT_S = 60.0
 _MAX_ANSWER_BYTES = 16 * 1024 * 1024
 
 
+MAX_DATA_BYTES = 64 * 1024 * 1024
+
+
 class NodeUnreachable(Exception):
     """Nothing answered at the node URL (not running, wrong port, firewall, timeout)."""
 
@@ -88,6 +91,13 @@ class NodeClient:
     def request(self, method: str, path: str, *, body: dict[str, Any] | None = None,
                 query: dict[str, str | None] | None = None) -> Any:
         """Send one request; the decoded JSON answer, or ``NodeProblem``/``NodeUnreachable``."""
+        raw = self.request_bytes(method, path, body=body, query=query)
+        return json.loads(raw) if raw.strip() else None
+
+    def request_bytes(self, method: str, path: str, *, body: dict[str, Any] | None = None,
+                      query: dict[str, str | None] | None = None,
+                      max_bytes: int | None = None) -> bytes:
+        """Like ``request`` but the answer's bytes as they came (data, not JSON views)."""
         url = self.base_url + path
         params = {k: v for k, v in (query or {}).items() if v is not None}
         if params:
@@ -100,7 +110,7 @@ class NodeClient:
         request = urllib.request.Request(url, data=data, headers=headers, method=method)
         try:
             with urllib.request.urlopen(request, timeout=self._timeout) as answer:
-                raw = answer.read(_MAX_ANSWER_BYTES)
+                raw: bytes = answer.read(max_bytes or _MAX_ANSWER_BYTES)
         except urllib.error.HTTPError as exc:
             with exc:
                 raise NodeProblem.from_answer(exc.code, exc.reason, exc.read(65536)) from None
@@ -108,7 +118,7 @@ class NodeClient:
             raise NodeUnreachable(self.base_url, str(exc.reason)) from None
         except (TimeoutError, ConnectionError) as exc:
             raise NodeUnreachable(self.base_url, str(exc) or type(exc).__name__) from None
-        return json.loads(raw) if raw.strip() else None
+        return raw
 
     def get(self, path: str, **query: str | None) -> Any:
         return self.request("GET", path, query=query)
@@ -158,6 +168,11 @@ class NodeClient:
         result: dict[str, Any] = self.post(
             f"/management/transfers/{path_segment(pid)}/{action}", body)
         return result
+
+    def transfer_data(self, pid: str) -> bytes:
+        """The asset data of a STARTED transfer, pulled (and the token refreshed) by the node."""
+        return self.request_bytes("GET", f"/management/transfers/{path_segment(pid)}/data",
+                                  max_bytes=MAX_DATA_BYTES)
 
     def page(self, collection: str, **query: str | None) -> dict[str, Any]:
         """One page of ``negotiations``, ``agreements`` or ``transfers``: ``{items, next}``."""

@@ -7,6 +7,7 @@ share one injected clock, so expiry is tested by moving time, never by sleeping.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
@@ -388,3 +389,32 @@ async def test_an_offer_stripped_of_its_time_limit_is_refused(setup: Setup) -> N
     assert record is not None and record.failed_constraint == "offer"
     assert agreements == []
 
+
+
+# --- the CLI -----------------------------------------------------------------------------------
+
+
+async def test_bpc_fetch_gets_the_data_then_reports_the_refusal(setup: Setup,
+                                                               tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from connector.cli import app as bpc
+
+    consumer, _ = await started(setup)
+    env = {"BPC_NODE_URL": setup.consumer.url, "BPC_API_KEY": OPERATOR_KEY, "COLUMNS": "200"}
+
+    def run(*args: str) -> Any:  # the CLI blocks: run it off the loop that serves the nodes
+        return asyncio.to_thread(CliRunner().invoke, bpc, list(args), env=env)
+
+    result = await run("fetch", consumer.id)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["data"] == DISMANTLING
+    target = tmp_path / "dismantling.json"
+    result = await run("fetch", consumer.id, "-o", str(target))
+    assert result.exit_code == 0 and json.loads(target.read_bytes())["data"] == DISMANTLING
+    setup.clock.advance(days=8)
+    result = await run("fetch", consumer.id)
+    assert result.exit_code == 2
+    assert "no longer in force" in result.output or "expired" in result.output
+    result = await run("fetch", "urn:uuid:no-such-transfer")
+    assert result.exit_code == 2 and "no transfer" in result.output
