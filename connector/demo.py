@@ -5,7 +5,10 @@ issue batch credentials, a recycler issues recycled-salt batches, a cathode-mate
 blends virgin and recycled material, a cell maker mints battery DIDs and issues manufacturing
 credentials, and custody moves to an OEM. The demo then audits the passports, prints the
 recycled-content table and the origin of the cobalt, and shows a tampered credential, a forged
-passport entry and a double-counted batch being caught.
+passport entry and a double-counted batch being caught. Finally an OEM node and a recycler node
+start on loopback ports and the recycler negotiates seven days of access to one battery's
+dismantling data, fetches it, and is refused once the (injected) clock has moved past the
+seven days (``demo_dataspace``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from connector import samples
+from connector.demo_dataspace import dataspace_act
 from connector.passport_cli import print_findings, print_passport, print_recycled_content
 from connector.passport_cli import print_trace as print_trace_table
 from credentials import JCS, JWT, RDFC, Ed25519Key, Verifier
@@ -45,13 +49,14 @@ PARTIES = ("mine", "refiner", "recycler", "cathode supplier", "cell maker", "OEM
 def run_demo(console: Console) -> int:
     """Run the demo and return the process exit code (0 when everything behaved)."""
     with tempfile.TemporaryDirectory(prefix="bpc-demo-") as tmp:
-        return asyncio.run(_Demo(console, Path(tmp) / "keystore").run())
+        return asyncio.run(_Demo(console, Path(tmp) / "keystore", Path(tmp) / "nodes").run())
 
 
 class _Demo:
-    def __init__(self, console: Console, keystore_dir: Path) -> None:
+    def __init__(self, console: Console, keystore_dir: Path, nodes_dir: Path) -> None:
         self.console = console
         self.keystore_dir = keystore_dir
+        self.nodes_dir = nodes_dir
         self.keystore = Keystore(keystore_dir, secrets.token_urlsafe(16))
         self.rng = random.Random(2027)
         self.verifier = Verifier()
@@ -77,11 +82,16 @@ class _Demo:
         passports = await self.batteries(keys, cathode)
         await self.audit_and_report(batches, passports)
         await self.attacks(keys, batches, cathode, passports)
+        self.console.rule("6. Two nodes: the recycler negotiates 7-day access to dismantling "
+                          "data")
+        battery = next(iter(passports))
+        if not await dataspace_act(self.console, battery, self.nodes_dir):
+            self.ok = False
         self.console.rule()
         if self.ok:
             self.console.print("[green]demo complete:[/green] passports audited, recycled "
                                "content computed, tampering caught, forgery and double "
-                               "counting caught")
+                               "counting caught, access negotiated and refused after expiry")
             return 0
         self.console.print("[red]demo failed:[/red] something did not behave as expected")
         return 1
