@@ -17,7 +17,7 @@ import aiohttp
 
 from connector.participant_auth import RequestSigner
 
-MAX_RESPONSE_BYTES = 256 * 1024
+MAX_RESPONSE_BYTES = 4 * 1024 * 1024  # a catalog of a few thousand datasets
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +83,7 @@ class DspClient:
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             return Delivery(0, error=f"{type(exc).__name__}: {exc}")
         if len(raw) > MAX_RESPONSE_BYTES:
-            return Delivery(status, error="response larger than 256 KiB")
+            return Delivery(status, error=f"response larger than {MAX_RESPONSE_BYTES} bytes")
         try:
             parsed: Any = json.loads(raw) if raw else None
         except ValueError:

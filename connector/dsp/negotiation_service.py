@@ -542,6 +542,9 @@ class NegotiationService(ProcessRecords):
             if record.counterparty_pid is not None:
                 await self._send(tx, record, process, message)
             else:
+                # The peer has not answered our request yet: it must not receive it later and
+                # agree to a negotiation we already ended.
+                await tx.cancel_outbox(pid, error=f"terminated locally: {reason.detail}")
                 ended = cn.Terminated(
                     consumer_pid=process.consumer_pid, provider_pid=process.provider_pid,
                     offer=process.offer, reason=reason)

@@ -498,6 +498,8 @@ class TransferService(ProcessRecords):
         if isinstance(reason, TerminationReason):
             values.update(reason_kind=str(reason.kind), failed_constraint=reason.constraint,
                           reason_detail=reason.detail)
+        elif process.state is TransferState.STARTED:  # resumed: the suspension is over
+            values.update(reason_kind=None, failed_constraint=None, reason_detail=None)
         if previous is None:
             address = process.peer_callback_address
             assert address is not None  # the request carries it

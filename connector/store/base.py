@@ -263,6 +263,10 @@ class Transaction(Reader):
         """Queue an outbound message; senders see it only once this transaction commits."""
 
     @abstractmethod
+    async def cancel_outbox(self, process_id: str, *, error: str) -> int:
+        """Stop every undelivered message of a process (it ended here first); how many."""
+
+    @abstractmethod
     async def record_inbound(self, process_id: str, message_key: str) -> bool:
         """Note an inbound message; ``True`` the first time, ``False`` for a repeat.
 

@@ -476,6 +476,15 @@ class SqlSession(Transaction):
             raise AlreadyExists(f"outbox message {message.id!r} already exists")
         return message
 
+    async def cancel_outbox(self, process_id: str, *, error: str) -> int:
+        self._require_writable()
+        now = encode_time(self._now(), self._dialect)
+        rows = await self._fetch(
+            "UPDATE outbox SET failed_at = $2, last_error = $3 WHERE process_id = $1 "
+            "AND delivered_at IS NULL AND failed_at IS NULL RETURNING id",
+            check_key(process_id, "process_id"), now, check_text(error, "error"))
+        return len(rows)
+
     async def record_inbound(self, process_id: str, message_key: str) -> bool:
         self._require_writable()
         rows = await self._fetch(

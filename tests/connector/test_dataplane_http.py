@@ -361,7 +361,8 @@ async def test_a_suspended_transfer_serves_nothing_until_resumed(setup: Setup) -
     with pytest.raises(PullRefused, match="SUSPENDED"):
         await pull(setup.consumer.app, consumer.id)
     await resume_transfer(setup.provider.app, provider.id)
-    await wait_transfer(setup.consumer.app, consumer.id, "STARTED")
+    resumed = await wait_transfer(setup.consumer.app, consumer.id, "STARTED")
+    assert (resumed.reason_kind, resumed.reason_detail) == (None, None), "suspension is over"
     assert (await pull(setup.consumer.app, consumer.id)).body
 
 

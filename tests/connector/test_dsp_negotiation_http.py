@@ -392,3 +392,22 @@ async def test_gives_up_and_terminates_with_reason_transport(tmp_path: Path) -> 
         assert record is not None and record.reason_kind == "transport"
         assert [o.failed_at is not None for o in outbox] == [True]
         assert outbox[0].attempts == 2  # two reschedules, then the third failure gave up
+
+
+async def test_terminating_before_the_provider_answered_withdraws_the_request(
+    tmp_path: Path,
+) -> None:
+    """A request still in the outbox must not reach the provider after we ended it there."""
+    from connector.dsp.negotiation_service import service_of
+    from connector.dsp.process import TerminationKind, TerminationReason
+
+    async with node(tmp_path / "c", free_port(), fast_settings()) as consumer:
+        absent = f"http://127.0.0.1:{free_port()}"  # nobody listens: the request stays queued
+        pid = await start_negotiation(consumer.app, absent, OFFER)
+        reason = TerminationReason(TerminationKind.INTERNAL, None, "operator changed mind")
+        assert await service_of(consumer.app).terminate_locally(pid, reason)
+        async with consumer.app[STORE].read() as reader:
+            pending = await reader.list_outbox(process_id=pid, pending_only=True)
+            record = await reader.get_negotiation(pid)
+        assert pending == []
+        assert record is not None and record.state == "TERMINATED"

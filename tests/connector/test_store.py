@@ -697,6 +697,23 @@ async def test_an_agreement_is_terminated_once_and_for_good(
             await raw_execute(store, store_url, sql)
 
 
+async def test_cancelled_outbox_messages_are_never_leased(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.enqueue(message("urn:uuid:n1", n=1))
+        await tx.enqueue(message("urn:uuid:n1", n=2))
+        await tx.enqueue(message("urn:uuid:n2", n=3))
+    async with store.transaction() as tx:
+        assert await tx.cancel_outbox("urn:uuid:n1", error="terminated locally") == 2
+        assert await tx.cancel_outbox("urn:uuid:n1", error="again") == 0
+    leased = await store.lease_outbox("worker", lease_seconds=30, limit=10,
+                                      now=T0 + timedelta(days=1))
+    assert [m.process_id for m in leased] == ["urn:uuid:n2"]
+    async with store.read() as r:
+        cancelled = await r.list_outbox(process_id="urn:uuid:n1")
+    assert all(m.failed_at is not None and m.last_error == "terminated locally"
+               for m in cancelled)
+
+
 # --- migrations and durability --------------------------------------------------------------
 
 
