@@ -162,18 +162,18 @@ def credentials_benchmark(*, seconds: float = 0.5, rounds: int = 3) -> dict[str,
     rates = asyncio.run(_measure(seconds, rounds))
     return {
         "area": "credentials",
-        "machine": _machine(),
+        "machine": machine_info(),
         "metrics": {name: {"value": round(rate, 1), "unit": "ops/s"}
                     for name, rate in rates.items()},
         "ratios": {name: round(rates[ours] / rates[ref], 3) for name, ours, ref in RATIOS},
     }
 
 
-def _machine() -> dict[str, Any]:
+def machine_info() -> dict[str, Any]:
     return {"cpus": os.cpu_count(), "python": platform.python_version()}
 
 
-def _met(ok: bool) -> str:
+def met_mark(ok: bool) -> str:
     return "[green]yes[/green]" if ok else "[red]no[/red]"
 
 
@@ -184,13 +184,13 @@ def render_table(report: dict[str, Any], console: Console) -> None:
         ceiling = METRIC_CEILINGS.get(name)
         metrics.add_row(name, f"{metric['value']:,.1f}", metric["unit"],
                         "" if ceiling is None else f"< {ceiling}",
-                        "" if ceiling is None else _met(metric["value"] < ceiling))
+                        "" if ceiling is None else met_mark(metric["value"] < ceiling))
     console.print(metrics)
     ratios = Table("ratio (bigger is better)", "value", "target", "met")
     for name, value in report["ratios"].items():
         target = RATIO_TARGETS.get(name)
         ratios.add_row(name, f"{value:.2f}", "" if target is None else f">= {target}",
-                       "" if target is None else _met(value >= target))
+                       "" if target is None else met_mark(value >= target))
     console.print(ratios)
     machine = report["machine"]
     console.print(f"{machine['cpus']} CPUs, Python {machine['python']}")
@@ -308,7 +308,7 @@ def passport_benchmark(*, rounds: int = 3) -> dict[str, Any]:
     figures = asyncio.run(_measure_passport(rounds))
     return {
         "area": "passport",
-        "machine": _machine(),
+        "machine": machine_info(),
         "metrics": {name: {"value": value, "unit": "ms"} for name, value in figures.items()},
         "ratios": {name: round(figures[ref] / figures[ours], 3)
                    for name, ref, ours in PASSPORT_RATIOS},
