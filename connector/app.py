@@ -66,10 +66,16 @@ def create_app(
     from connector import vcapi
     from connector.dataplane import routes as dataplane_routes
     from connector.dsp import routes_catalog, routes_negotiation, routes_transfer, routes_version
+    from connector.dsp.negotiation_service import DspSettings
     from connector.dsp.outbox import outbox_ctx
     from connector.management import data_access
     from connector.management import routes as management_routes
 
+    if dsp_settings is None:
+        dsp_settings = DspSettings(
+            lease_s=config.outbox_lease_s, poll_interval_s=config.outbox_poll_interval_s,
+            max_attempts=config.outbox_max_attempts, backoff_base_s=config.outbox_backoff_base_s,
+            backoff_cap_s=config.outbox_backoff_cap_s)
     app = web.Application(
         client_max_size=config.max_body_bytes, middlewares=[problem_middleware]
     )

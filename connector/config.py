@@ -92,6 +92,17 @@ class NodeConfig(BaseModel):
     shutdown_timeout_s: float = Field(
         default=30.0, ge=0, description="How long in-flight requests get to finish at shutdown."
     )
+    outbox_lease_s: float = Field(
+        default=30.0, gt=0,
+        description="How long a protocol message being sent is reserved for one replica.")
+    outbox_poll_interval_s: float = Field(
+        default=5.0, gt=0, description="How often the outbox looks for messages left by others.")
+    outbox_max_attempts: int = Field(
+        default=8, ge=1, description="Sends of a protocol message before its process ends.")
+    outbox_backoff_base_s: float = Field(
+        default=0.5, gt=0, description="First retry delay (doubles, with jitter).")
+    outbox_backoff_cap_s: float = Field(
+        default=30.0, gt=0, description="Longest retry delay.")
     log_level: LogLevel = "INFO"
 
     @field_validator("public_base_url", mode="before")

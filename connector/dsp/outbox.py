@@ -26,15 +26,18 @@ import asyncio
 import contextlib
 import logging
 import random
+import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from aiohttp import web
 
-from connector.app import HTTP_CLIENT, IDENTITY, STORE
+from connector.app import CONFIG, HTTP_CLIENT, IDENTITY, STORE
+from connector.config import NodeConfig
 from connector.dsp.client import Delivery, DspClient
 from connector.dsp.negotiation_service import (
     DSP_STATE,
@@ -68,8 +71,18 @@ class ProcessHandler(Protocol):
 
 
 class OutboxWorker:
-    """Leases and delivers outbox messages for one node, for every protocol: the handler is
-    chosen by the prefix of the message kind (``Contract…``, ``Transfer…``)."""
+    """Delivers outbox messages for one node, for every protocol: the handler is chosen by
+    the prefix of the message kind (``Contract…``, ``Transfer…``).
+
+    Two ways in: ``deliver_now`` hands over a message this node just queued (already leased to
+    this worker in the same transaction, see ``DspState.enqueue``): it is sent at once, with no
+    store round trip before the POST. The store is leased from on start, on the poll interval
+    and when a retry falls due: messages left by a crash, by another replica, or rescheduled.
+
+    Each process has one delivery chain: its messages go out one after another in the order
+    they were queued, and a message waits for the one before it; a failed one holds back the
+    later ones (they are rescheduled with it). Different processes never wait for each other.
+    """
 
     def __init__(self, store: Store, client: DspClient,
                  handlers: Mapping[str, Callable[[], ProcessHandler]],
@@ -81,53 +94,112 @@ class OutboxWorker:
         self.owner = owner
         self._event = asyncio.Event()
         self._next_due: float | None = None
+        self._lease_store = True  # first round: whatever a previous run left behind
+        self._ready: list[OutboxMessage] = []
+        self._chains: dict[str, asyncio.Task[datetime | None]] = {}
+        self._in_flight: set[str] = set()
+        self._tasks: set[asyncio.Task[datetime | None]] = set()
 
     def wake(self) -> None:
-        """Deliver now (called after a commit that queued something)."""
+        """Lease from the store now (start-up, tests, an operator nudging retries)."""
+        self._lease_store = True
+        self._event.set()
+
+    def claim(self, message: OutboxMessage) -> OutboxMessage:
+        """``message`` leased to this worker, to be stored so (see ``DspState.enqueue``)."""
+        until = self._settings.clock() + timedelta(seconds=self._settings.lease_s)
+        return replace(message, lease_owner=self.owner, lease_until=until)
+
+    def deliver_now(self, message: OutboxMessage) -> None:
+        """Send a committed message this worker holds the lease of."""
+        self._ready.append(message)
         self._event.set()
 
     async def run(self) -> None:
-        """Loop until cancelled: deliver what is due, then sleep until woken or next due."""
-        while True:
-            try:
-                worked = await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("outbox round failed; retrying after the poll interval")
-                worked = 0
-            if worked:
-                continue  # more may be due (limit reached, or woken meanwhile)
-            timeout = self._settings.poll_interval_s
-            if self._next_due is not None:
-                timeout = max(0.0, min(timeout, self._next_due - time.monotonic()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._event.wait(), timeout)
-            self._event.clear()
-            if self._next_due is not None and self._next_due <= time.monotonic():
-                self._next_due = None
+        """Loop until cancelled: start deliveries as messages arrive or fall due."""
+        try:
+            while True:
+                try:
+                    await self.run_once()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("outbox round failed; retrying after the poll interval")
+                timeout = self._settings.poll_interval_s
+                if self._next_due is not None:
+                    timeout = max(0.0, min(timeout, self._next_due - time.monotonic()))
+                if not self._event.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._event.wait(), timeout)
+                if not self._event.is_set() or (
+                        self._next_due is not None and self._next_due <= time.monotonic()):
+                    self._lease_store = True  # the poll interval passed, or a retry is due
+                    self._next_due = None
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def run_once(self) -> int:
-        """One round: lease due messages and deliver them; how many were leased."""
+        """Start delivering what was handed over (and, when due, what the store holds);
+        returns how many messages were started. Deliveries run on as tasks."""
         self._event.clear()
-        leased = await self._store.lease_outbox(
-            self.owner, lease_seconds=self._settings.lease_s, limit=20,
-            now=self._settings.clock())
-        by_process: dict[str, list[OutboxMessage]] = {}
-        for message in leased:
-            by_process.setdefault(message.process_id, []).append(message)
-        await asyncio.gather(*(self._deliver_in_order(batch) for batch in by_process.values()))
-        return len(leased)
+        ready, self._ready = self._ready, []
+        if self._lease_store:
+            self._lease_store = False
+            leased = await self._store.lease_outbox(
+                self.owner, lease_seconds=self._settings.lease_s, limit=50,
+                now=self._settings.clock())
+            waiting = self._in_flight | {m.id for m in ready}
+            ready += [m for m in leased if m.id not in waiting]
+            if len(leased) == 50:
+                self.wake()  # more may be due
+        for message in ready:
+            self._start(message)
+        return len(ready)
 
-    async def _deliver_in_order(self, batch: list[OutboxMessage]) -> None:
-        for index, message in enumerate(batch):
-            retry_at = await self._deliver(message)
-            if retry_at is not None:
-                for later in batch[index + 1:]:  # keep the process's order
-                    await self._store.reschedule(later.id, self.owner,
-                                                 next_attempt_at=retry_at,
-                                                 attempts=later.attempts)
-                return
+    async def drain(self) -> None:
+        """Wait until every delivery started so far has settled (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def _start(self, message: OutboxMessage) -> None:
+        previous = self._chains.get(message.process_id)
+        self._in_flight.add(message.id)
+        task = asyncio.create_task(self._after(previous, message),
+                                   name=f"outbox-{message.kind}")
+        self._chains[message.process_id] = task
+        self._tasks.add(task)
+        task.add_done_callback(lambda done: self._settled(message, done))
+
+    def _settled(self, message: OutboxMessage, task: asyncio.Task[datetime | None]) -> None:
+        self._tasks.discard(task)
+        self._in_flight.discard(message.id)
+        if self._chains.get(message.process_id) is task:
+            del self._chains[message.process_id]
+        if not task.cancelled() and task.exception() is not None:
+            log.error("delivering %s failed", message.id, exc_info=task.exception())
+            self._schedule_poll(self._settings.poll_interval_s)
+
+    async def _after(self, previous: asyncio.Task[datetime | None] | None,
+                     message: OutboxMessage) -> datetime | None:
+        """Deliver ``message`` once the process's earlier message settled; if that one is to
+        be retried later, so is this one (order within a process is kept)."""
+        retry_at: datetime | None = None
+        if previous is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                retry_at = await asyncio.shield(previous)
+        if retry_at is not None:
+            await self._store.reschedule(message.id, self.owner, next_attempt_at=retry_at,
+                                         attempts=message.attempts)
+            return retry_at
+        return await self._deliver(message)
+
+    def _schedule_poll(self, delay: float) -> None:
+        due = time.monotonic() + delay
+        self._next_due = due if self._next_due is None else min(self._next_due, due)
+        self._event.set()  # let the loop recompute its timeout
 
     def _handler_for(self, message: OutboxMessage) -> ProcessHandler | None:
         for prefix, handler in self._handlers.items():
@@ -174,9 +246,26 @@ class OutboxWorker:
         retry_at = self._settings.clock() + timedelta(seconds=delay)
         await self._store.reschedule(message.id, self.owner, next_attempt_at=retry_at,
                                      attempts=attempts, error=error)
-        due = time.monotonic() + delay
-        self._next_due = due if self._next_due is None else min(self._next_due, due)
+        self._schedule_poll(delay)
         return retry_at
+
+
+INSTANCE_FILE = "instance-id"
+
+
+def instance_name(config: NodeConfig, did: str) -> str:
+    """This node instance's name as an outbox leaser: stable across restarts (an id kept in
+    its data directory), distinct between replicas of one participant (each has its own data
+    directory and host), whatever their addresses."""
+    path = config.data_dir / INSTANCE_FILE
+    try:
+        instance = path.read_text("utf-8").strip()
+    except FileNotFoundError:
+        instance = ""
+    if not instance:
+        instance = str(uuid.uuid4())
+        path.write_text(instance + "\n", "utf-8")
+    return f"{did}/{socket.gethostname()}/{instance}"
 
 
 async def outbox_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -190,7 +279,11 @@ async def outbox_ctx(app: web.Application) -> AsyncIterator[None]:
     client = DspClient(app[HTTP_CLIENT],
                        RequestSigner(identity.signing_key, state.settings.clock))
     worker = OutboxWorker(app[STORE], client, state.outbox_handlers, state.settings,
-                          owner=f"{identity.did}/{uuid.uuid4()}")
+                          owner=await asyncio.to_thread(instance_name, app[CONFIG],
+                                                        identity.did))
+    # Messages this instance leased before it stopped (or was killed) go out now, not when
+    # their leases run out.
+    await app[STORE].release_outbox_leases(worker.owner)
     state.worker = worker
     task = asyncio.create_task(worker.run(), name="dsp-outbox")
     worker.wake()  # deliver whatever a previous run left behind
@@ -203,4 +296,4 @@ async def outbox_ctx(app: web.Application) -> AsyncIterator[None]:
             await task
 
 
-__all__ = ["OutboxWorker", "ProcessHandler", "backoff_s", "outbox_ctx"]
+__all__ = ["OutboxWorker", "ProcessHandler", "backoff_s", "instance_name", "outbox_ctx"]

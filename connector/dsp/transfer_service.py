@@ -201,11 +201,6 @@ class TransferService(ProcessRecords):
     async def _put_record(self, tx: Any, record: TransferRecord) -> TransferRecord:
         return await tx.put_transfer(record)
 
-    def _wake(self) -> None:
-        worker = self._state.worker
-        if worker is not None:
-            worker.wake()
-
     # --- inbound ----------------------------------------------------------------------------
 
     async def receive(self, caller: str, pid: str | None, message: TransferInput) -> Answer:
@@ -224,7 +219,6 @@ class TransferService(ProcessRecords):
                     answer = await self._request_in(tx, caller, message, prepared)
                 else:
                     answer = await self._message_in(tx, caller, pid, message)
-                tx.on_commit(self._wake)
                 return answer
         except _Reject as reject:
             return reject.answer
@@ -380,12 +374,11 @@ class TransferService(ProcessRecords):
         else:
             assert kind is not None and record.counterparty_pid is not None
             path = f"transfers/{record.counterparty_pid}/{_SUFFIX[kind]}"
-        await tx.enqueue(OutboxMessage(
+        await self._state.enqueue(tx, OutboxMessage(
             process_id=record.id, kind=kind_name(message),
             target_url=join_url(record.counterparty_address, path), body=message.to_json()))
         await tx.append_audit(actor=self.did, action="transfer.sent", subject_id=record.id,
                               details={"message": kind_name(message), "state": record.state})
-        tx.on_commit(self._wake)
 
     async def start_transfer(
         self, provider_url: str, agreement_id: str, *, format: str = "HttpData-PULL"

@@ -306,8 +306,14 @@ class Store(ABC):
 
         Due: not delivered, not failed, ``next_attempt_at <= now``, and no lease or an expired
         one. Two leasers (in any process) never get the same message while its lease runs.
-        Returned oldest due first, carrying the new lease.
+        Returned in queue order (due time, then the order they were queued), carrying the new
+        lease.
         """
+
+    @abstractmethod
+    async def release_outbox_leases(self, owner: str) -> int:
+        """Drop every lease ``owner`` holds on undelivered messages (a node starting again
+        under its old name takes its messages back at once, not after the leases run out)."""
 
     @abstractmethod
     async def mark_delivered(

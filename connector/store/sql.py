@@ -569,12 +569,19 @@ class SqlStore(Store):
             "UPDATE outbox SET lease_owner = $1, lease_until = $2 WHERE id IN ("
             "SELECT id FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL "
             "AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until <= $3) "
-            f"ORDER BY next_attempt_at, id LIMIT $4{d.skip_locked}) "
+            f"ORDER BY next_attempt_at, created_at, id LIMIT $4{d.skip_locked}) "
             f"RETURNING {OUTBOX.select_list}",
             check_key(owner, "owner"), encode_time(until, d), encode_time(at, d),
             _check_limit(limit))
         messages = [OUTBOX.decode(row, d) for row in rows]
-        return sorted(messages, key=lambda m: (m.next_attempt_at, m.id))
+        return sorted(messages, key=lambda m: (m.next_attempt_at, m.created_at, m.id))
+
+    async def release_outbox_leases(self, owner: str) -> int:
+        rows = await self._fetch_one_shot(
+            "UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1 "
+            "AND delivered_at IS NULL AND failed_at IS NULL RETURNING id",
+            check_key(owner, "owner"))
+        return len(rows)
 
     async def _settle(self, message_id: str, owner: str, sets: str, *params: object) -> bool:
         """Apply ``sets`` to a message ``owner`` still holds, and drop the lease."""

@@ -153,3 +153,17 @@ def test_config_is_immutable() -> None:
     config = NodeConfig()
     with pytest.raises(ValueError, match="frozen"):
         config.port = 1  # type: ignore[misc]
+
+
+def test_outbox_settings_come_from_the_config_into_the_running_node(tmp_path: Path) -> None:
+    from connector.app import create_app
+    from connector.dsp.negotiation_service import dsp_state
+
+    config = load_config(environ={"BPC_OUTBOX_LEASE_S": "2.5", "BPC_OUTBOX_MAX_ATTEMPTS": "3",
+                                  "BPC_DATA_DIR": str(tmp_path)})
+    assert (config.outbox_lease_s, config.outbox_max_attempts) == (2.5, 3)
+    settings = dsp_state(create_app(config)).settings
+    assert (settings.lease_s, settings.max_attempts) == (2.5, 3)
+    assert settings.poll_interval_s == config.outbox_poll_interval_s == 5.0
+    with pytest.raises(ConfigError, match="outbox_lease_s"):
+        load_config(environ={"BPC_OUTBOX_LEASE_S": "0"})

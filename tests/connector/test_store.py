@@ -714,6 +714,28 @@ async def test_cancelled_outbox_messages_are_never_leased(store: Store) -> None:
                for m in cancelled)
 
 
+async def test_a_restarted_owner_takes_its_leases_back_and_order_is_queue_order(
+    store: Store,
+) -> None:
+    later = dataclasses.replace(message("urn:uuid:n1", n=1), id="urn:uuid:a-later",
+                                created_at=T0 + timedelta(seconds=1))
+    first = dataclasses.replace(message("urn:uuid:n1", n=0), id="urn:uuid:z-first",
+                                created_at=T0)
+    async with store.transaction() as tx:
+        await tx.enqueue(later)
+        await tx.enqueue(first)
+    now = T0 + timedelta(minutes=1)
+    leased = await store.lease_outbox("node-a", lease_seconds=30, now=now)
+    assert [m.id for m in leased] == ["urn:uuid:z-first", "urn:uuid:a-later"], \
+        "queue order, not id order, when both are due at once"
+    assert await store.lease_outbox("node-a", lease_seconds=30, now=now) == []
+    assert await store.lease_outbox("node-b", lease_seconds=30, now=now) == []
+    assert await store.release_outbox_leases("node-b") == 0
+    assert await store.release_outbox_leases("node-a") == 2
+    again = await store.lease_outbox("node-a", lease_seconds=30, now=now)
+    assert [m.id for m in again] == ["urn:uuid:z-first", "urn:uuid:a-later"]
+
+
 # --- migrations and durability --------------------------------------------------------------
 
 
