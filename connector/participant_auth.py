@@ -47,7 +47,7 @@ from yarl import URL
 
 from connector.dsp.messages import ContractNegotiationError
 from credentials.errors import CredentialsError
-from credentials.jose import sign_jws, unverified_header, verify_jws
+from credentials.jose import sign_compact_eddsa, unverified_header, verify_compact_eddsa
 from credentials.keys import Ed25519Key
 from credentials.resolver import DIDResolver
 
@@ -140,7 +140,7 @@ def sign_request(
         "bh": body_hash(body),
     }
     header = {"alg": "EdDSA", "typ": TOKEN_TYPE, "kid": key.key_id}
-    return sign_jws(header, claims, key)
+    return sign_compact_eddsa(header, claims, key)
 
 
 class ReplayCache:
@@ -220,7 +220,7 @@ async def verify_request(
     except CredentialsError as exc:
         raise ParticipantAuthError(AuthFailure.UNKNOWN_KEY, str(exc)) from exc
     try:
-        claims = verify_jws(token, public_key)
+        claims = verify_compact_eddsa(token, public_key)
     except CredentialsError as exc:
         raise ParticipantAuthError(AuthFailure.MALFORMED, str(exc)) from exc
     if claims is None:

@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
-import rfc8785
-
 from connector.dsp.messages import Message
+from credentials.jcs import canonical_json
 
 
 class Role(StrEnum):
@@ -182,7 +181,7 @@ def fingerprint(message: Message, direction: Direction) -> str:
     own ``@id`` (the TCK does) sends a *new* message when it repeats a request, and gets the
     answer to a new message (CN:03-04 expects a 4xx for a second counter-request).
     """
-    digest = hashlib.sha256(rfc8785.dumps(message.to_json())).hexdigest()
+    digest = hashlib.sha256(canonical_json(message.to_json())).hexdigest()
     return f"{direction}:{digest}"
 
 

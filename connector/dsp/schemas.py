@@ -20,6 +20,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft201909Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT201909
@@ -121,10 +122,31 @@ def validator(kind: str) -> Draft201909Validator:
     return Draft201909Validator(schema, registry=registry())
 
 
+def _bundled(uri: str) -> Any:
+    """The retriever of the fast validators: bundled schemas only, never the network."""
+    relative = uri.removeprefix(BASE_URI)
+    if uri == relative or relative not in {*SCHEMA_FILES.values(), *_SUPPORT_FILES}:
+        raise ValueError(f"{uri} is not a bundled DSP schema")
+    return load_schema(relative)
+
+
+@cache
+def fast_validator(kind: str) -> jsonschema_rs.Draft201909Validator:
+    """The same schema compiled by jsonschema-rs: a yes/no in about a microsecond, where the
+    reference validator takes ~0.2 ms on a valid message (measured on every DSP message)."""
+    relative = SCHEMA_FILES[kind]
+    return jsonschema_rs.Draft201909Validator(load_schema(relative), retriever=_bundled)
+
+
 def schema_errors(document: Any, kind: str) -> list[str]:
     """Human-readable schema violations of ``document`` as a ``kind``; empty when it is valid.
 
     Each entry names the JSON path so a peer can find its mistake in the error body we send.
+    Valid documents (nearly all) are recognised by ``fast_validator``; the errors of an invalid
+    one come from the reference validator (``jsonschema``), whose messages the error bodies
+    have always carried. ``tests/connector/test_dsp_schemas.py`` checks the two agree.
     """
+    if fast_validator(kind).is_valid(document):
+        return []
     found = validator(kind).iter_errors(document)
     return sorted(f"{error.json_path}: {error.message}" for error in found)

@@ -190,3 +190,43 @@ async def test_tampered_payload_is_bad_signature() -> None:
 async def test_surrounding_whitespace_is_tolerated() -> None:
     token = issue_jwt_credential(credential_v2(), ISSUER, now=NOW)
     assert (await verify(f"  {token}\n")).verified
+
+
+# --- the compact fast path (participant request tokens) -------------------------------------
+
+
+@pytest.mark.parametrize("claims", [
+    {"iss": "did:web:oem.example", "n": 1, "name": "Zelle ✓"},
+    {"nested": {"list": [1, 2.5, None, True]}, "exp": 1893456000},
+])
+def test_the_fast_path_makes_jwcryptos_bytes_and_each_verifies_the_other(
+    claims: dict[str, Any],
+) -> None:
+    from credentials.did_key import key_from_seed
+    from credentials.jose import sign_compact_eddsa, verify_compact_eddsa, verify_jws
+
+    key = key_from_seed(bytes(range(32)))
+    header = {"alg": "EdDSA", "typ": "JWT", "kid": key.key_id}
+    fast, reference = sign_compact_eddsa(header, claims, key), sign_jws(header, claims, key)
+    assert fast == reference
+    assert verify_compact_eddsa(reference, key.public_key) == claims
+    assert verify_jws(fast, key.public_key) == claims
+
+
+def test_the_fast_path_refuses_what_jwcrypto_refuses() -> None:
+    from credentials.did_key import key_from_seed
+    from credentials.jose import sign_compact_eddsa, verify_compact_eddsa
+
+    key, other = key_from_seed(bytes(range(32))), key_from_seed(bytes(range(1, 33)))
+    header = {"alg": "EdDSA", "kid": key.key_id}
+    token = sign_compact_eddsa(header, {"a": 1}, key)
+    protected, payload, signature = token.split(".")
+    assert verify_compact_eddsa(token, other.public_key) is None
+    tampered = sign_compact_eddsa(header, {"a": 2}, key).split(".")[1]
+    assert verify_compact_eddsa(f"{protected}.{tampered}.{signature}", key.public_key) is None
+    assert verify_compact_eddsa(f"{protected}.{payload}.{signature[:-4]}", key.public_key) is None
+    assert verify_compact_eddsa("not.a.jws!", key.public_key) is None
+    critical = sign_compact_eddsa({**header, "crit": ["exp"]}, {"a": 1}, key)
+    assert verify_compact_eddsa(critical, key.public_key) is None
+    with pytest.raises(ValueError, match="EdDSA"):
+        sign_compact_eddsa({"alg": "ES256"}, {"a": 1}, key)
