@@ -11,7 +11,8 @@ is never closed while something that uses it still runs:
 4. store      SQLite (default) or PostgreSQL, migrated at open (``connector.store``)
 5. verifier   credential / presentation verification with DID resolution over (3)
 6. outbox     the worker delivering queued Dataspace Protocol messages (``dsp.outbox``)
-7. watch      the data plane's check that ends transfers whose agreement ran out
+7. watches    the data plane's check that ends transfers whose agreement ran out, and the
+              end of negotiations and transfer requests without progress (``dsp.timeouts``)
 
 Route modules read the keys defined here (``request.config_dict[IDENTITY]``), so they are
 imported when an app is built rather than at the top of this module.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -68,6 +70,7 @@ def create_app(
     from connector.dsp import routes_catalog, routes_negotiation, routes_transfer, routes_version
     from connector.dsp.negotiation_service import DspSettings
     from connector.dsp.outbox import outbox_ctx
+    from connector.dsp.timeouts import timeouts_ctx
     from connector.management import data_access
     from connector.management import routes as management_routes
 
@@ -102,7 +105,9 @@ def create_app(
     routes_negotiation.add_routes(app, dsp_settings)
     routes_transfer.add_routes(app, transfer_settings)
     routes_version.add_routes(app)
-    dataplane_routes.add_routes(app)
+    dataplane_routes.add_routes(app, watch_interval_s=config.watch_interval_s)
+    app.cleanup_ctx.append(timeouts_ctx(timedelta(seconds=config.process_timeout_s),
+                                        config.watch_interval_s))
     return app
 
 

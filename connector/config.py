@@ -103,6 +103,12 @@ class NodeConfig(BaseModel):
         default=0.5, gt=0, description="First retry delay (doubles, with jitter).")
     outbox_backoff_cap_s: float = Field(
         default=30.0, gt=0, description="Longest retry delay.")
+    process_timeout_s: float = Field(
+        default=86400.0, gt=0,
+        description="A negotiation or transfer request without progress this long ends.")
+    watch_interval_s: float = Field(
+        default=60.0, gt=0,
+        description="How often stale processes and ended agreements are looked for.")
     log_level: LogLevel = "INFO"
 
     @field_validator("public_base_url", mode="before")

@@ -545,12 +545,16 @@ class NegotiationService(ProcessRecords):
                          "illegal_transition": code == ErrorCode.ILLEGAL_TRANSITION,
                          "body": body if isinstance(body, dict) else None})
 
-    async def terminate_locally(self, pid: str, reason: TerminationReason) -> bool:
+    async def terminate_locally(self, pid: str, reason: TerminationReason, *,
+                                idle_since: datetime | None = None) -> bool:
         """End a process from our side (e.g. the peer stayed unreachable); ``False`` if it had
-        already ended. The termination is queued for the peer when it knows the process."""
+        already ended (or, with ``idle_since``, changed since then). The termination is queued
+        for the peer when it knows the process."""
         async with self.store.transaction() as tx:
             record = await tx.get_negotiation(pid, for_update=True)
             if record is None or NegotiationState(record.state) in TERMINAL:
+                return False
+            if idle_since is not None and record.updated_at >= idle_since:
                 return False
             process = await self._load(tx, record)
             message = cn.terminate(process, reason)

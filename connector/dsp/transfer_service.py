@@ -30,6 +30,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -436,12 +437,18 @@ class TransferService(ProcessRecords):
                     reason_kind=str(TerminationKind.POLICY),
                     reason_detail=f"provider refused the request: {code}"))
 
-    async def terminate_locally(self, pid: str, reason: TerminationReason) -> bool:
-        """The peer stayed unreachable: end the process here (nothing more is sent)."""
+    async def terminate_locally(self, pid: str, reason: TerminationReason, *,
+                                idle_since: datetime | None = None) -> bool:
+        """The peer stayed unreachable: end the process here (nothing more is sent, and what
+        was still queued is withdrawn). ``False`` if it had already ended (or, with
+        ``idle_since``, changed since then)."""
         async with self.store.transaction() as tx:
             record = await tx.get_transfer(pid, for_update=True)
             if record is None or TransferState(record.state) in TERMINAL:
                 return False
+            if idle_since is not None and record.updated_at >= idle_since:
+                return False
+            await tx.cancel_outbox(pid, error=f"terminated locally: {reason.detail}")
             await tx.put_transfer(replace(
                 record, state=str(TransferState.TERMINATED), reason_kind=str(reason.kind),
                 failed_constraint=reason.constraint, reason_detail=reason.detail))
