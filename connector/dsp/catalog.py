@@ -153,9 +153,17 @@ class CatalogView:
         dataset["dct:subject"] = props.get("batteryDid", item.asset.battery_did)
         dataset["dcat:keyword"] = [item.asset.access_level]
         dataset["hasPolicy"] = [_compact_offer(offer) for offer in offers]
-        dataset["distribution"] = [{
+        distribution: dict[str, Any] = {
             "@type": "Distribution", "format": DATA_FORMAT, "accessService": self.service_id,
-        }]
+        }
+        if item.asset.access_level == "public":
+            # Public data needs no contract: say where to GET it (the data plane serves it
+            # without a token).
+            from connector.dataplane.grants import DataPlaneUrls
+
+            distribution["dcat:accessURL"] = DataPlaneUrls(self.base_url).asset_endpoint(
+                item.asset.id)
+        dataset["distribution"] = [distribution]
         return dataset
 
 

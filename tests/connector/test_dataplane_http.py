@@ -419,3 +419,17 @@ async def test_bpc_fetch_gets_the_data_then_reports_the_refusal(setup: Setup,
     assert "no longer in force" in result.output or "expired" in result.output
     result = await run("fetch", "urn:uuid:no-such-transfer")
     assert result.exit_code == 2 and "no transfer" in result.output
+
+
+async def test_the_catalog_says_where_public_data_is_and_it_is_there(setup: Setup) -> None:
+    status, catalog = await setup.manage(setup.consumer, "POST", "/management/catalog/request",
+                                         {"counterPartyAddress": setup.provider.url})
+    assert status == 200, catalog
+    datasets = {d["@id"]: d for d in catalog["dataset"]}
+    public = datasets[setup.public_asset_id]["distribution"][0]
+    assert "dcat:accessURL" not in datasets[setup.asset_id]["distribution"][0]
+    status, body, _ = await raw_get(setup, public["dcat:accessURL"], None)
+    assert status == 200 and body["data"] == {"chemistry": "NMC811"}
+    from connector.dsp import schemas
+
+    assert schemas.schema_errors(catalog, "Catalog") == []
