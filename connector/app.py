@@ -147,6 +147,12 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     store = await open_store(config.store, data_dir=config.data_dir)
     app[STORE] = store
+    if store.backend == "postgresql":  # replicas may share it: so must their replay check
+        from connector.dsp.negotiation_service import DSP_STATE
+        from connector.participant_auth import StoreReplayCache
+
+        if DSP_STATE in app:
+            app[DSP_STATE].replay_cache = StoreReplayCache(store)
     try:
         yield
     finally:

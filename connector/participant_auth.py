@@ -24,9 +24,10 @@ Why ``authentication`` and not ``capabilityInvocation`` (DCP's choice): our own 
 list the node key under both, and ``authentication`` is the relationship that means "proves it
 is the DID subject"; accepting DCP tokens is a later, separate step.
 
-Replay protection uses an in-memory ``ReplayCache``: correct for one replica only. With several
-replicas behind one address the seen ``jti`` set must live in the shared store (a table keyed by
-``(iss, jti)`` with the token's ``exp``), otherwise a replay to another replica succeeds.
+Replay protection: an in-memory ``ReplayCache`` for a node on SQLite (one process owns the
+file), and ``StoreReplayCache`` on PostgreSQL, where several replicas may share the store: the
+seen ``(iss, jti)`` pairs live in the store's ``seen_tokens`` table while their token lives, so
+a token replayed to another replica is refused too.
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 from yarl import URL
@@ -50,6 +51,9 @@ from credentials.errors import CredentialsError
 from credentials.jose import sign_compact_eddsa, unverified_header, verify_compact_eddsa
 from credentials.keys import Ed25519Key
 from credentials.resolver import DIDResolver
+
+if TYPE_CHECKING:
+    from connector.store import Store
 
 MAX_LIFETIME_S = 60
 """Longest ``exp - iat`` a receiver accepts (and what ``sign_request`` issues by default)."""
@@ -165,6 +169,40 @@ class ReplayCache:
         return True
 
 
+    async def first_use(self, issuer: str, jti: str, expires: float, now: float) -> bool:
+        """``ReplayGuard``: ``check_and_add`` for ``verify_request``."""
+        return self.check_and_add(issuer, jti, expires, now)
+
+
+class ReplayGuard(Protocol):
+    """Remembers request tokens while they live; ``first_use`` is ``False`` for a replay."""
+
+    async def first_use(self, issuer: str, jti: str, expires: float, now: float) -> bool: ...
+
+
+class StoreReplayCache:
+    """Replay protection in the node's store, shared by every replica on it.
+
+    Each first use is one small write; expired entries are purged every ``purge_every``
+    calls. Entries are kept for ``CLOCK_SKEW_S`` beyond their token's ``exp``, like the
+    in-memory cache, because a receiver accepts a token that long.
+    """
+
+    def __init__(self, store: Store, *, purge_every: int = 1000) -> None:
+        self._store = store
+        self._purge_every = purge_every
+        self._calls = 0
+
+    async def first_use(self, issuer: str, jti: str, expires: float, now: float) -> bool:
+        moment = datetime.fromtimestamp(now, UTC)
+        self._calls += 1
+        if self._calls % self._purge_every == 0:
+            await self._store.forget_tokens_expired(moment - timedelta(seconds=CLOCK_SKEW_S))
+        return await self._store.remember_token_use(
+            issuer, jti, expires_at=datetime.fromtimestamp(expires + CLOCK_SKEW_S, UTC),
+            now=moment)
+
+
 _DEFAULT_CACHE = ReplayCache()
 
 
@@ -198,7 +236,7 @@ async def verify_request(
     audience: str,
     now: datetime | None = None,
     public_base_url: str | None = None,
-    replay_cache: ReplayCache | None = None,
+    replay_cache: ReplayGuard | None = None,
 ) -> str:
     """Authenticate ``request``; return the caller's DID or raise ``ParticipantAuthError``.
 
@@ -260,7 +298,7 @@ async def verify_request(
 
     jti = _string(claims, "jti")
     cache = replay_cache if replay_cache is not None else _DEFAULT_CACHE
-    if not cache.check_and_add(issuer, jti, expires, moment):
+    if not await cache.first_use(issuer, jti, expires, moment):
         raise ParticipantAuthError(AuthFailure.REPLAYED, "this token was already used")
     return did
 

@@ -67,7 +67,7 @@ from connector.dsp.process import (
     fingerprint,
 )
 from connector.dsp.process_records import ProcessRecords
-from connector.participant_auth import ReplayCache
+from connector.participant_auth import ReplayCache, ReplayGuard
 from connector.store import (
     AgreementRecord,
     NegotiationRecord,
@@ -153,7 +153,7 @@ class DspState:
     """Mutable per-app holder (the app is frozen once started; these are built lazily)."""
 
     settings: DspSettings
-    replay_cache: ReplayCache = field(default_factory=ReplayCache)
+    replay_cache: ReplayGuard = field(default_factory=ReplayCache)
     service: NegotiationService | None = None
     worker: Waker | None = None
     #: Who settles an outbox message, by the prefix of its kind ("Contract", "Transfer"):

@@ -311,6 +311,17 @@ class Store(ABC):
         """
 
     @abstractmethod
+    async def remember_token_use(
+        self, issuer: str, jti: str, *, expires_at: datetime, now: datetime,
+    ) -> bool:
+        """``True`` the first time ``(issuer, jti)`` is presented while it lives (until
+        ``expires_at``), ``False`` for a replay: one answer for every replica on this store."""
+
+    @abstractmethod
+    async def forget_tokens_expired(self, before: datetime) -> int:
+        """Drop remembered token uses that expired before ``before``; how many."""
+
+    @abstractmethod
     async def release_outbox_leases(self, owner: str) -> int:
         """Drop every lease ``owner`` holds on undelivered messages (a node starting again
         under its old name takes its messages back at once, not after the leases run out)."""

@@ -204,9 +204,20 @@ CREATE TABLE agreement_terminations (
 );
 {_append_only("agreement_terminations")}"""
 
+_SEEN_TOKENS = """
+CREATE TABLE seen_tokens (
+    issuer TEXT COLLATE "C" NOT NULL,
+    jti TEXT COLLATE "C" NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (issuer, jti)
+);
+CREATE INDEX seen_tokens_expiry ON seen_tokens (expires_at);"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _INITIAL),
     # Data plane: refresh-token hashes, the agreement on its negotiation, provider-side
     # agreement termination, and one process per peer PID (races between replicas).
     Migration(2, "data-plane", _DATA_PLANE),
+    # Replay protection shared by replicas: a request token's (issuer, jti) while it lives.
+    Migration(3, "seen-tokens", _SEEN_TOKENS),
 )

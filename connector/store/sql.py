@@ -576,6 +576,24 @@ class SqlStore(Store):
         messages = [OUTBOX.decode(row, d) for row in rows]
         return sorted(messages, key=lambda m: (m.next_attempt_at, m.created_at, m.id))
 
+    async def remember_token_use(
+        self, issuer: str, jti: str, *, expires_at: datetime, now: datetime,
+    ) -> bool:
+        d = self._dialect
+        at, until = encode_time(now, d), encode_time(expires_at, d)
+        rows = await self._fetch_one_shot(
+            "INSERT INTO seen_tokens (issuer, jti, expires_at) VALUES ($1, $2, $3) "
+            "ON CONFLICT (issuer, jti) DO UPDATE SET expires_at = excluded.expires_at "
+            "WHERE seen_tokens.expires_at <= $4 RETURNING jti",
+            check_text(issuer, "issuer"), check_text(jti, "jti"), until, at)
+        return bool(rows)
+
+    async def forget_tokens_expired(self, before: datetime) -> int:
+        rows = await self._fetch_one_shot(
+            "DELETE FROM seen_tokens WHERE expires_at <= $1 RETURNING jti",
+            encode_time(before, self._dialect))
+        return len(rows)
+
     async def release_outbox_leases(self, owner: str) -> int:
         rows = await self._fetch_one_shot(
             "UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1 "

@@ -8,6 +8,7 @@ import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -183,3 +184,26 @@ def test_replay_cache_refuses_replays_and_forgets_dead_tokens() -> None:
     later = 200.0 + CLOCK_SKEW_S
     assert cache.check_and_add("did:key:zB", "fresh", expires=later + 60, now=later)
     assert len(cache._seen) == 1  # every token that died was forgotten
+
+
+async def test_the_store_replay_cache_is_shared_by_replicas(store_url: str,
+                                                            tmp_path: Path) -> None:
+    """Two stores on one database stand for two replicas: a token seen by one is a replay for
+    the other; once it has expired (plus the skew) its id may be used again."""
+    from connector.participant_auth import CLOCK_SKEW_S, StoreReplayCache
+    from connector.store import open_store
+
+    first = await open_store(store_url, data_dir=tmp_path)
+    second = await open_store(store_url, data_dir=tmp_path)
+    try:
+        a, b = StoreReplayCache(first, purge_every=2), StoreReplayCache(second)
+        now = 1_900_000_000.0
+        assert await a.first_use("did:web:r.example", "j1", now + 60, now)
+        assert not await b.first_use("did:web:r.example", "j1", now + 60, now + 1)
+        assert await b.first_use("did:web:other.example", "j1", now + 60, now + 1)
+        later = now + 60 + CLOCK_SKEW_S + 1
+        assert await a.first_use("did:web:r.example", "j1", later + 60, later)  # purges too
+        assert not await b.first_use("did:web:r.example", "j1", later + 60, later)
+    finally:
+        await first.close()
+        await second.close()
