@@ -54,6 +54,8 @@ class ErrorCode(StrEnum):
     """No process with that PID exists for this peer (or it may not see it)."""
     STATE_MISMATCH = "state-mismatch"
     """The peer acknowledged with a state other than the one the transition leads to."""
+    PAYLOAD_TOO_LARGE = "payload-too-large"
+    """The request body is over the node's ``max_body_bytes`` (answered with 413)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from connector.app import CONFIG, IDENTITY
-from connector.dsp.errors import Area, ProtocolError
+from connector.dsp.errors import Area, ErrorCode, ProtocolError
 from connector.dsp.messages import MessageError, UnexpectedTypeError, parse_json
 from connector.dsp.negotiation_service import Answer, dsp_state, error_answer, service_of
 from connector.participant_auth import ParticipantAuthError, verify_request
@@ -30,6 +30,14 @@ async def authenticate(request: web.Request) -> str:
     )
 
 
+def too_large(request: web.Request, area: Area) -> web.Response:
+    """413 as the protocol's own error message (not problem JSON) on a protocol endpoint."""
+    error = ProtocolError(
+        area=area, status=413, code=ErrorCode.PAYLOAD_TOO_LARGE,
+        reason=f"the body is over this node's limit of {request.client_max_size} bytes")
+    return answer_response(error_answer(error))
+
+
 def answer_response(answer: Answer) -> web.Response:
     return web.json_response(answer.body, status=answer.status)
 
@@ -42,6 +50,8 @@ async def read_inbound(
         caller = await authenticate(request)
     except ParticipantAuthError as exc:
         return exc.response()
+    except web.HTTPRequestEntityTooLarge:
+        return too_large(request, area)
     try:
         message = parse_json(await request.read())
         if not isinstance(message, accepts):
@@ -52,4 +62,4 @@ async def read_inbound(
     return caller, message
 
 
-__all__ = ["answer_response", "authenticate", "read_inbound"]
+__all__ = ["answer_response", "authenticate", "read_inbound", "too_large"]

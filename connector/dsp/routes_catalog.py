@@ -20,7 +20,7 @@ from aiohttp import web
 
 from connector.dsp.catalog import CatalogView, build_catalog, build_dataset
 from connector.dsp.errors import Area, ErrorCode, ProtocolError
-from connector.dsp.inbound import authenticate
+from connector.dsp.inbound import authenticate, too_large
 from connector.dsp.messages import CatalogError, CatalogRequestMessage, MessageError, parse_as
 from connector.participant_auth import ParticipantAuthError
 from connector.policy_gate import POLICY_GATE, PolicyGate
@@ -56,6 +56,8 @@ async def catalog_request(request: web.Request) -> web.Response:
         caller = await authenticate(request)
     except ParticipantAuthError as exc:
         return _unauthorized(exc)
+    except web.HTTPRequestEntityTooLarge:
+        return too_large(request, Area.CATALOG)
     try:
         document: Any = json.loads(await request.read())
     except (UnicodeDecodeError, ValueError) as exc:

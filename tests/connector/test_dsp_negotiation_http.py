@@ -411,3 +411,17 @@ async def test_terminating_before_the_provider_answered_withdraws_the_request(
             record = await reader.get_negotiation(pid)
         assert pending == []
         assert record is not None and record.state == "TERMINATED"
+
+
+async def test_a_body_over_the_limit_gets_a_dsp_413_and_changes_nothing(pair: Pair) -> None:
+    before = await snapshot(pair.provider.app)
+    padded = {**initial_request(pair.consumer.url), "pad": "x" * (1024 * 1024)}
+    big = json.dumps(padded).encode()
+    for path, error_type in (("/negotiations/request", "ContractNegotiationError"),
+                             ("/catalog/request", "CatalogError"),
+                             ("/transfers/request", "TransferError")):
+        result = await raw_post(pair, path, big, key=pair.consumer_key)
+        assert result.status == 413, (path, result.body)
+        assert result.body["@type"] == error_type, path
+        assert result.body["code"] == "payload-too-large", path
+    assert await snapshot(pair.provider.app) == before
