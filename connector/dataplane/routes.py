@@ -16,16 +16,13 @@ Answers follow OAuth 2.0 (RFC 6749 §5): ``{"access_token", "refresh_token", "to
 (``invalid_client``: the signature did not establish the caller).
 
 The data plane's state (``DATA_PLANE``) is built lazily from the app's identity, store, config
-and DSP clock; ``agreement_watch_ctx`` ends transfers whose agreement has run out.
+and DSP clock; a periodic watch (``connector.background``) ends transfers whose agreement ran
+out.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
-import logging
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -33,6 +30,7 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 
 from connector.app import CONFIG, IDENTITY, STORE
+from connector.background import periodic
 from connector.dataplane.grants import ASSETS_PATH, TOKEN_PATH, DataPlaneUrls
 from connector.dataplane.provider import DataPlane, Refreshed, Refusal
 from connector.dataplane.tokens import RefreshRefusal
@@ -41,15 +39,12 @@ from connector.dsp.negotiation_service import dsp_state
 from connector.participant_auth import ParticipantAuthError
 from connector.problems import ProblemDetails
 
-log = logging.getLogger(__name__)
-
 #: How often live transfers are checked against their agreements (seconds).
 DEFAULT_WATCH_INTERVAL_S = 60.0
 
 
 @dataclass(slots=True)
 class DataPlaneState:
-    watch_interval_s: float = DEFAULT_WATCH_INTERVAL_S
     plane: DataPlane | None = field(default=None)
 
 
@@ -145,37 +140,19 @@ async def post_token(request: web.Request) -> web.Response:
                         headers={"Cache-Control": "no-store"})
 
 
-async def agreement_watch_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Periodically end transfers whose agreement has run out (nobody may be fetching to
-    notice); stops before the store closes."""
-    state = app[DATA_PLANE]
-
-    async def watch() -> None:
-        while True:
-            await asyncio.sleep(state.watch_interval_s)
-            try:
-                ended = await data_plane_of(app).end_expired_transfers()
-                if ended:
-                    log.info("ended %d transfers whose agreement ran out", ended)
-            except Exception:  # keep watching; the next round retries
-                log.exception("agreement watch failed")
-
-    task = asyncio.create_task(watch(), name="dataplane-agreement-watch")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+async def _end_expired_transfers(app: web.Application) -> int:
+    return await data_plane_of(app).end_expired_transfers()
 
 
-def add_routes(app: web.Application, *, watch_interval_s: float | None = None) -> None:
-    app[DATA_PLANE] = DataPlaneState(
-        watch_interval_s=DEFAULT_WATCH_INTERVAL_S if watch_interval_s is None
-        else watch_interval_s)
+def add_routes(app: web.Application, *,
+               watch_interval_s: float = DEFAULT_WATCH_INTERVAL_S) -> None:
+    app[DATA_PLANE] = DataPlaneState()
     app.router.add_get(ASSETS_PATH + "/{asset_id}", get_asset)
     app.router.add_post(TOKEN_PATH, post_token)
-    app.cleanup_ctx.append(agreement_watch_ctx)
+    # Ends transfers whose agreement ran out even when nobody fetches to notice.
+    app.cleanup_ctx.append(periodic("dataplane-agreement-watch", watch_interval_s,
+                                    _end_expired_transfers,
+                                    "ended %d transfers whose agreement ran out"))
 
 
 __all__ = ["DATA_PLANE", "DataPlaneState", "add_routes", "data_plane_of"]

@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
+from connector.background import CleanupContext, periodic
 from connector.dsp.messages import NegotiationState, TransferState
 from connector.dsp.process import TerminationKind, TerminationReason
 from connector.store import Reader
@@ -70,38 +71,16 @@ async def end_stale_processes(app: web.Application, timeout: timedelta,
 
 
 
-def timeouts_ctx(timeout: timedelta, interval_s: float) -> Callable[[web.Application], Any]:
+def timeouts_ctx(timeout: timedelta, interval_s: float) -> CleanupContext:
     """A cleanup context ending stale processes every ``interval_s`` at the node's DSP clock."""
-    import asyncio
-    import contextlib
-    import logging
 
-    log = logging.getLogger(__name__)
-
-    async def ctx(app: web.Application) -> Any:
+    async def round_(app: web.Application) -> int:
         from connector.dsp.negotiation_service import dsp_state
 
-        clock = dsp_state(app).settings.clock
+        return await end_stale_processes(app, timeout, dsp_state(app).settings.clock())
 
-        async def sweep() -> None:
-            while True:
-                await asyncio.sleep(interval_s)
-                try:
-                    ended = await end_stale_processes(app, timeout, clock())
-                    if ended:
-                        log.info("ended %d processes without progress for %s", ended, timeout)
-                except Exception:  # keep sweeping; the next round retries
-                    log.exception("process timeout sweep failed")
-
-        task = asyncio.create_task(sweep(), name="dsp-process-timeouts")
-        try:
-            yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    return ctx
+    return periodic("dsp-process-timeouts", interval_s, round_,
+                    f"ended %d processes without progress for {timeout}")
 
 
 __all__ = ["WAITING_NEGOTIATIONS", "WAITING_TRANSFERS", "end_stale_processes", "timeouts_ctx"]
