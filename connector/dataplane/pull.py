@@ -30,6 +30,9 @@ from connector.dataplane.tokens import (
     PROP_REFRESH_AUDIENCE,
     PROP_REFRESH_ENDPOINT,
     PROP_REFRESH_TOKEN,
+    endpoint_properties,
+    local_name,
+    with_endpoint_properties,
 )
 from connector.dsp.messages import TransferState
 from connector.dsp.negotiation_service import dsp_state
@@ -60,32 +63,10 @@ class PullRefused(Exception):
         self.detail = detail
 
 
-def _properties(data_address: dict[str, Any]) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for item in data_address.get("endpointProperties") or []:
-        if isinstance(item, dict) and isinstance(item.get("name"), str):
-            values[item["name"]] = str(item.get("value", ""))
-    return values
-
-
 def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
     port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
     return parts.scheme, (parts.hostname or "").lower(), port
-
-
-def _with_properties(data_address: dict[str, Any], updates: dict[str, str]) -> dict[str, Any]:
-    properties = []
-    seen = set()
-    for item in data_address.get("endpointProperties") or []:
-        name = item.get("name") if isinstance(item, dict) else None
-        if name in updates:
-            item = {**item, "value": updates[name]}
-            seen.add(name)
-        properties.append(item)
-    properties += [{"@type": "EndpointProperty", "name": name, "value": value}
-                   for name, value in updates.items() if name not in seen]
-    return {**data_address, "endpointProperties": properties}
 
 
 class _Puller:
@@ -94,10 +75,10 @@ class _Puller:
         self.record = record
         assert record.data_address is not None
         self.address = record.data_address
-        self.props = _properties(self.address)
+        self.props = endpoint_properties(self.address)
         allowed = _origin(record.counterparty_address)
-        self.endpoint = str(self.address.get("endpoint") or self.props.get(PROP_ENDPOINT, ""))
-        self.refresh_endpoint = self.props.get(PROP_REFRESH_ENDPOINT)
+        self.endpoint = str(self.address.get("endpoint") or self.prop(PROP_ENDPOINT) or "")
+        self.refresh_endpoint = self.prop(PROP_REFRESH_ENDPOINT)
         for url in filter(None, (self.endpoint, self.refresh_endpoint)):
             if _origin(url) != allowed:
                 raise PullRefused(502, "foreign-endpoint",
@@ -106,13 +87,18 @@ class _Puller:
         if not self.endpoint:
             raise PullRefused(502, "no-endpoint", "the DataAddress has no endpoint")
 
+    def prop(self, name: str) -> str | None:
+        """An endpoint property by its full name (matched by local name, as the provider
+        may have sent either)."""
+        return self.props.get(local_name(name))
+
     @property
     def session(self) -> aiohttp.ClientSession:
         return self.app[HTTP_CLIENT]
 
     async def get(self) -> tuple[int, bytes, str]:
         headers = {"Accept": "application/json"}
-        token = self.props.get(PROP_AUTHORIZATION)
+        token = self.prop(PROP_AUTHORIZATION)
         if token:
             headers["Authorization"] = f"Bearer {token}"
         try:
@@ -128,8 +114,8 @@ class _Puller:
 
     async def refresh(self) -> None:
         """Rotate the tokens with the provider; store them on the transfer."""
-        refresh_token = self.props.get(PROP_REFRESH_TOKEN)
-        audience = self.props.get(PROP_REFRESH_AUDIENCE) or self.record.counterparty_did
+        refresh_token = self.prop(PROP_REFRESH_TOKEN)
+        audience = self.prop(PROP_REFRESH_AUDIENCE) or self.record.counterparty_did
         if not self.refresh_endpoint or not refresh_token:
             raise PullRefused(403, "no-refresh", "the token expired and the provider offered "
                               "no refresh")
@@ -158,8 +144,8 @@ class _Puller:
             updates[PROP_REFRESH_TOKEN] = answer["refresh_token"]
         if answer.get("expires_in") is not None:
             updates[PROP_EXPIRES_IN] = str(answer["expires_in"])
-        self.address = _with_properties(self.address, updates)
-        self.props.update(updates)
+        self.address = with_endpoint_properties(self.address, updates)
+        self.props.update({local_name(k): v for k, v in updates.items()})
         async with self.app[STORE].transaction() as tx:
             current = await tx.get_transfer(self.record.id, for_update=True)
             if current is not None:

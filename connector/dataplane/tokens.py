@@ -257,6 +257,37 @@ def verify_access_token(
     )
 
 
+def local_name(name: Any) -> str:
+    """A property name without its namespace (``…/ns/authorization`` → ``authorization``), so
+    peers that send full IRIs (Tractus-X) and ones that send bare names read alike."""
+    return str(name).rsplit("/", 1)[-1].rsplit("#", 1)[-1]
+
+
+def endpoint_properties(address: dict[str, Any]) -> dict[str, str]:
+    """A ``DataAddress``'s endpoint properties by local name (the first of each name wins)."""
+    found: dict[str, str] = {}
+    raw = address.get("endpointProperties")
+    for item in raw if isinstance(raw, list) else []:
+        if isinstance(item, dict) and isinstance(item.get("value"), str):
+            found.setdefault(local_name(item.get("name")), item["value"])
+    return found
+
+
+def with_endpoint_properties(address: dict[str, Any],
+                             updates: dict[str, str]) -> dict[str, Any]:
+    """``address`` with the properties named in ``updates`` (full IRIs) set to new values,
+    matched by local name; absent ones are added."""
+    wanted = {local_name(name): (name, value) for name, value in updates.items()}
+    properties: list[Any] = []
+    for item in address.get("endpointProperties") or []:
+        key = local_name(item.get("name")) if isinstance(item, dict) else None
+        if key in wanted:
+            item = {**item, "value": wanted.pop(key)[1]}
+        properties.append(item)
+    properties += [_property(name, value) for name, value in wanted.values()]
+    return {**address, "endpointProperties": properties}
+
+
 def _property(name: str, value: str) -> dict[str, str]:
     return {"@type": "EndpointProperty", "name": name, "value": value}
 
@@ -347,8 +378,11 @@ __all__ = [
     "TokenError",
     "TokenErrorKind",
     "data_address",
+    "endpoint_properties",
     "hash_refresh_token",
+    "local_name",
     "mint_access_token",
     "refresh",
     "verify_access_token",
+    "with_endpoint_properties",
 ]

@@ -45,12 +45,11 @@ from connector.dsp.transfer_service import (
 )
 from connector.management.assets import Did, field_problem, not_found
 from connector.management.auth import require_operator
+from connector.management.paging import page, paging
 from connector.management.process_views import (
     agreement_json,
     negotiation_json,
     negotiation_state_query,
-    page,
-    paging,
     role_query,
     transfer_json,
     transfer_state_query,

@@ -7,10 +7,7 @@ transfers must not copy them into logs, terminals or tickets. So the transfer vi
 the endpoint, its type and whether a token is there (``hasToken``); the tokens leave the node
 only through the data plane fetch, which uses them on the operator's behalf.
 
-Lists page exactly like the rest of the management API (``routes.py``): ``?limit=`` (1 to
-500, default 100) and ``?after=<last id of the previous page>``, answered as
-``{"items": [...], "next": <cursor or null>}``. The helpers are repeated here rather than
-imported from ``routes``, which imports this package's consumer routes (no import cycle).
+Lists page like the rest of the management API (``paging``).
 """
 
 from __future__ import annotations
@@ -21,13 +18,12 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from connector.dataplane.tokens import endpoint_properties
 from connector.dsp.messages import NegotiationState, TransferState
-from connector.problems import ProblemDetails, ProblemError
+from connector.management.paging import invalid_query
 from connector.store import AgreementRecord, NegotiationRecord, TransferRecord
 from connector.store import Role as StoreRole
 
-MAX_PAGE = 500
-DEFAULT_PAGE = 100
 #: Transfer states whose stored reason is the current one (a resumed transfer keeps the
 #: suspension's reason columns; showing it next to STARTED would mislead).
 _TRANSFER_REASON_STATES = {TransferState.SUSPENDED.value, TransferState.TERMINATED.value}
@@ -36,23 +32,6 @@ E = TypeVar("E", bound=StrEnum)
 
 
 # --- query parameters --------------------------------------------------------------------------
-
-
-def invalid_query(parameter: str, detail: str) -> ProblemError:
-    return ProblemError(ProblemDetails(400, "invalid-query", "Invalid query parameter", detail,
-                                       {"parameter": parameter}))
-
-
-def paging(request: web.Request) -> tuple[int, str | None]:
-    """``(limit, after)`` from the query; 400 naming ``limit`` when it is out of range."""
-    raw = request.query.get("limit", str(DEFAULT_PAGE))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
-        raise invalid_query("limit", f"limit must be an integer from 1 to {MAX_PAGE}")
-    return int(raw), request.query.get("after") or None
-
-
-def page(items: list[dict[str, Any]], raw_count: int, limit: int, last: str | None) -> web.Response:
-    return web.json_response({"items": items, "next": last if raw_count == limit else None})
 
 
 def role_query(request: web.Request) -> StoreRole | None:
@@ -136,26 +115,11 @@ def agreement_json(record: AgreementRecord, own_did: str) -> dict[str, Any]:
     }
 
 
-def _property_name(name: Any) -> str:
-    """A property's name without its namespace: ``…/ns/authorization`` → ``authorization``."""
-    text = str(name)
-    return text.rsplit("/", 1)[-1].rsplit("#", 1)[-1]
-
-
-def _properties(address: dict[str, Any]) -> dict[str, str]:
-    found: dict[str, str] = {}
-    raw = address.get("endpointProperties")
-    for item in raw if isinstance(raw, list) else []:
-        if isinstance(item, dict) and isinstance(item.get("value"), str):
-            found.setdefault(_property_name(item.get("name")), item["value"])
-    return found
-
-
 def data_address_json(address: dict[str, Any] | None) -> dict[str, Any] | None:
     """Endpoint, endpoint type and whether a token came with it — never the token itself."""
     if not address:
         return None
-    properties = _properties(address)
+    properties = endpoint_properties(address)
     return {
         "endpoint": address.get("endpoint") or properties.get("endpoint"),
         "endpointType": address.get("endpointType") or properties.get("endpointType"),

@@ -7,14 +7,12 @@ models that forbid unknown fields (400 ``invalid-request`` naming each field). C
 need the store run inside the write transaction and raise before anything is written, so a
 refused request leaves the store unchanged.
 
-Lists page by key: ``?limit=`` (1 to 500, default 100) and ``?after=<last id of the previous
-page>``; the answer is ``{"items": [...], "next": <cursor or null>}``.
+Lists page by key (``paging``).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from aiohttp import web
 
@@ -39,12 +37,10 @@ from connector.management.assets import (
     withdraw_asset,
 )
 from connector.management.auth import require_operator
+from connector.management.paging import page, paging
 from connector.policy_gate import POLICY_GATE, PolicyGate
 from connector.problems import ProblemDetails, ProblemError, parse_body, read_json_object
 from connector.store import AlreadyExists, Store
-
-MAX_PAGE = 500
-DEFAULT_PAGE = 100
 
 
 def _store(request: web.Request) -> Store:
@@ -55,20 +51,6 @@ def _store(request: web.Request) -> Store:
 
 def _gate(request: web.Request) -> PolicyGate:
     return request.config_dict[POLICY_GATE]
-
-
-def _paging(request: web.Request) -> tuple[int, str | None]:
-    raw = request.query.get("limit", str(DEFAULT_PAGE))
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
-        raise ProblemError(ProblemDetails(
-            400, "invalid-query", "Invalid query parameter",
-            f"limit must be an integer from 1 to {MAX_PAGE}", {"parameter": "limit"},
-        ))
-    return int(raw), request.query.get("after") or None
-
-
-def _page(items: list[dict[str, Any]], raw_count: int, limit: int, last: str | None) -> Any:
-    return web.json_response({"items": items, "next": last if raw_count == limit else None})
 
 
 def _already_exists(exc: AlreadyExists) -> ProblemError:
@@ -94,14 +76,14 @@ async def post_asset(request: web.Request) -> web.Response:
 
 @require_operator
 async def list_assets(request: web.Request) -> web.Response:
-    limit, after = _paging(request)
+    limit, after = paging(request)
     level = request.query.get("accessLevel") or None
     battery = request.query.get("batteryDid") or None
     async with _store(request).read() as reader:
         rows = await reader.list_assets(access_level=level, battery_did=battery, after=after,
                                         limit=limit)
     items = [asset_json(row) for row in rows if not is_withdrawn(row)]
-    return _page(items, len(rows), limit, rows[-1].id if rows else None)
+    return page(items, len(rows), limit, rows[-1].id if rows else None)
 
 
 @require_operator
@@ -134,10 +116,10 @@ async def post_policy(request: web.Request) -> web.Response:
 
 @require_operator
 async def list_policies(request: web.Request) -> web.Response:
-    limit, after = _paging(request)
+    limit, after = paging(request)
     async with _store(request).read() as reader:
         rows = await reader.list_policies(after=after, limit=limit)
-    return _page([policy_json(r) for r in rows], len(rows), limit, rows[-1].id if rows else None)
+    return page([policy_json(r) for r in rows], len(rows), limit, rows[-1].id if rows else None)
 
 
 @require_operator
@@ -153,11 +135,11 @@ async def post_offer(request: web.Request) -> web.Response:
 
 @require_operator
 async def list_offers(request: web.Request) -> web.Response:
-    limit, after = _paging(request)
+    limit, after = paging(request)
     async with _store(request).read() as reader:
         rows = await reader.list_offers(asset_id=request.query.get("assetId") or None,
                                         after=after, limit=limit)
-    return _page([offer_json(r) for r in rows], len(rows), limit, rows[-1].id if rows else None)
+    return page([offer_json(r) for r in rows], len(rows), limit, rows[-1].id if rows else None)
 
 
 # --- batteries (read-only views of the store) --------------------------------------------------
@@ -165,24 +147,24 @@ async def list_offers(request: web.Request) -> web.Response:
 
 @require_operator
 async def list_batteries(request: web.Request) -> web.Response:
-    limit, after = _paging(request)
+    limit, after = paging(request)
     async with _store(request).read() as reader:
         rows = await reader.list_batteries(after=after, limit=limit)
-    return _page([battery_json(r) for r in rows], len(rows), limit,
+    return page([battery_json(r) for r in rows], len(rows), limit,
                  rows[-1].did if rows else None)
 
 
 @require_operator
 async def battery_credentials(request: web.Request) -> web.Response:
     did = request.match_info["did"]
-    limit, after = _paging(request)
+    limit, after = paging(request)
     start = int(after) + 1 if after and after.isdigit() else 0
     async with _store(request).read() as reader:
         if await reader.get_battery(did) is None:
             raise not_found("battery", did)
         rows = await reader.passport(did, from_position=start, limit=limit)
     last = str(rows[-1].position) if rows else None
-    return _page([credential_json(r) for r in rows], len(rows), limit, last)
+    return page([credential_json(r) for r in rows], len(rows), limit, last)
 
 
 # --- catalog explain ---------------------------------------------------------------------------

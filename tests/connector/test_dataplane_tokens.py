@@ -262,3 +262,29 @@ def test_data_address_fits_the_dsp_model() -> None:
     parsed = DataAddress.model_validate(address)
     assert parsed.endpoint == ENDPOINT
     assert parsed.endpoint_properties is not None
+
+
+def test_endpoint_properties_read_full_iris_and_bare_names_alike() -> None:
+    from connector.dataplane.tokens import (
+        PROP_AUTHORIZATION,
+        PROP_REFRESH_TOKEN,
+        endpoint_properties,
+        with_endpoint_properties,
+    )
+
+    address = {"@type": "DataAddress", "endpoint": "https://oem.example/dataplane/assets/a",
+               "endpointProperties": [
+                   {"@type": "EndpointProperty", "name": PROP_AUTHORIZATION, "value": "t1"},
+                   {"@type": "EndpointProperty", "name": "refreshToken", "value": "r1"},
+                   {"@type": "EndpointProperty", "name": "odd", "value": 7},
+               ]}
+    assert endpoint_properties(address) == {"authorization": "t1", "refreshToken": "r1"}
+    updated = with_endpoint_properties(address, {PROP_AUTHORIZATION: "t2",
+                                                 PROP_REFRESH_TOKEN: "r2",
+                                                 "https://w3id.org/tractusx/auth/expiresIn": "300"})
+    assert endpoint_properties(updated) == {"authorization": "t2", "refreshToken": "r2",
+                                            "expiresIn": "300"}
+    names = [p["name"] for p in updated["endpointProperties"]]
+    assert names[:3] == [PROP_AUTHORIZATION, "refreshToken", "odd"], "kept in place, not doubled"
+    assert address["endpointProperties"][0]["value"] == "t1", "the original is not changed"
+    assert endpoint_properties({"endpointProperties": "nonsense"}) == {}
