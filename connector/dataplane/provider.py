@@ -201,8 +201,9 @@ class DataPlane:
                         if record.transfer_id else None)
             if ended is None and caller_did == record.consumer_did and (
                     transfer is None or transfer.state != TransferState.STARTED):
-                return RefreshRefusal(RefreshRefusalKind.AGREEMENT_ENDED,
-                                      "the transfer is not STARTED")
+                state = transfer.state if transfer else "unknown"
+                return RefreshRefusal(RefreshRefusalKind.TRANSFER_NOT_STARTED,
+                                      f"the transfer is {state}, not STARTED")
             decision = refresh(
                 self.signer, stored_refresh_token_hash=stored_hash,
                 presented_refresh_token=presented, caller_did=caller_did,

@@ -82,6 +82,7 @@ class RefreshRefusalKind(StrEnum):
     AGREEMENT_ENDED = "agreement-ended"
     WRONG_CONSUMER = "wrong-consumer"
     BAD_REFRESH_TOKEN = "bad-refresh-token"
+    TRANSFER_NOT_STARTED = "transfer-not-started"
 
 
 @dataclass(frozen=True, slots=True)

@@ -360,6 +360,11 @@ async def test_a_suspended_transfer_serves_nothing_until_resumed(setup: Setup) -
     assert (status, body["code"]) == (403, "transfer-not-started")
     with pytest.raises(PullRefused, match="SUSPENDED"):
         await pull(setup.consumer.app, consumer.id)
+    p = props(consumer)
+    status, refused = await refresh_as(setup, setup.consumer.app[IDENTITY].signing_key,
+                                       p[PROP_REFRESH_TOKEN], p[PROP_REFRESH_ENDPOINT])
+    assert (status, refused["error"]) == (400, "invalid_grant")
+    assert refused["error_description"].startswith("transfer-not-started")
     await resume_transfer(setup.provider.app, provider.id)
     resumed = await wait_transfer(setup.consumer.app, consumer.id, "STARTED")
     assert (resumed.reason_kind, resumed.reason_detail) == (None, None), "suspension is over"
