@@ -95,6 +95,7 @@ class OutboxWorker:
         self._event = asyncio.Event()
         self._next_due: float | None = None
         self._lease_store = True  # first round: whatever a previous run left behind
+        self._last_store_lease = time.monotonic()
         self._ready: list[OutboxMessage] = []
         self._chains: dict[str, asyncio.Task[datetime | None]] = {}
         self._in_flight: set[str] = set()
@@ -125,21 +126,32 @@ class OutboxWorker:
                     raise
                 except Exception:
                     log.exception("outbox round failed; retrying after the poll interval")
-                timeout = self._settings.poll_interval_s
-                if self._next_due is not None:
-                    timeout = max(0.0, min(timeout, self._next_due - time.monotonic()))
-                if not self._event.is_set():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._event.wait(), timeout)
-                if not self._event.is_set() or (
-                        self._next_due is not None and self._next_due <= time.monotonic()):
-                    self._lease_store = True  # the poll interval passed, or a retry is due
-                    self._next_due = None
+                await self._wait_for_work()
         finally:
             for task in list(self._tasks):
                 task.cancel()
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _wait_for_work(self) -> None:
+        """Sleep until a hand-over, a retry falling due or the poll interval; decide whether
+        the next round also leases from the store. Under steady traffic the event is always
+        set, so the store is leased by elapsed time too, or retries and messages left by
+        others would wait for a quiet moment."""
+        poll = self._settings.poll_interval_s
+        now = time.monotonic()
+        timeout = max(0.0, poll - (now - self._last_store_lease))
+        if self._next_due is not None:
+            timeout = min(timeout, max(0.0, self._next_due - now))
+        if not self._event.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._event.wait(), timeout)
+        now = time.monotonic()
+        if self._next_due is not None and self._next_due <= now:
+            self._lease_store = True  # a retry is due
+            self._next_due = None
+        if now - self._last_store_lease >= poll:
+            self._lease_store = True  # the poll interval passed
 
     async def run_once(self) -> int:
         """Start delivering what was handed over (and, when due, what the store holds);
@@ -148,6 +160,7 @@ class OutboxWorker:
         ready, self._ready = self._ready, []
         if self._lease_store:
             self._lease_store = False
+            self._last_store_lease = time.monotonic()
             leased = await self._store.lease_outbox(
                 self.owner, lease_seconds=self._settings.lease_s, limit=50,
                 now=self._settings.clock())
