@@ -27,6 +27,16 @@ class ProblemType(StrEnum):
     ISSUER_MISMATCH = "issuer-mismatch"
     UNSUPPORTED_PROOF = "unsupported-proof"
     MALFORMED = "malformed-document"
+    # Credential status (Bitstring Status List, credentials/status_list.py).
+    REVOKED = "revoked"
+    SUSPENDED = "suspended"
+    #: The status list could not be fetched, verified or read: fatal by default (fail closed),
+    #: a warning when the status checker is configured to allow unknown status.
+    STATUS_UNAVAILABLE = "status-unavailable"
+    #: Only ever a warning: the credential names a status list but no checker was configured.
+    STATUS_NOT_CHECKED = "status-not-checked"
+    #: Trust registry (credentials/trust.py): the issuer is not trusted for what it signed.
+    UNTRUSTED_ISSUER = "untrusted-issuer"
 
 
 @dataclass(frozen=True, slots=True)

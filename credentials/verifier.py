@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from credentials.data_integrity import suite_of_proof, verify_proof
 from credentials.errors import CredentialsError, MalformedDocument, Problem, ProblemType
@@ -36,6 +36,12 @@ class VerificationResult:
     issuer: str | None = None
     verification_method: str | None = None
     credentials: list[VerificationResult] = field(default_factory=list)
+    #: True only when a status checker read every revocation/suspension entry the credential
+    #: carries. False for credentials without ``credentialStatus`` too: "not revoked" is only
+    #: ever claimed when it was looked up.
+    status_checked: bool = False
+    #: Findings that do not fail verification (e.g. status not checked): shown, never fatal.
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def verified(self) -> bool:
@@ -43,6 +49,9 @@ class VerificationResult:
 
     def add(self, problem_type: ProblemType, message: str, path: str | None = None) -> None:
         self.problems.append(Problem(problem_type, message, path))
+
+    def warn(self, problem_type: ProblemType, message: str, path: str | None = None) -> None:
+        self.warnings.append(Problem(problem_type, message, path))
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -53,6 +62,8 @@ class VerificationResult:
             "issuer": self.issuer,
             "verificationMethod": self.verification_method,
             "problems": [p.to_json() for p in self.problems],
+            "statusChecked": self.status_checked,
+            "warnings": [p.to_json() for p in self.warnings],
         }
         if self.kind == "presentation":
             out["credentials"] = [c.to_json() for c in self.credentials]
@@ -75,9 +86,37 @@ class VerifyOptions:
     require_issuer_binding: bool = True
 
 
+class CredentialStatusChecker(Protocol):
+    """What the verifier needs from a status checker (``credentials.status_list.StatusChecker``).
+
+    A protocol rather than an import so the verifier does not depend on the status module
+    (which itself uses a ``Verifier`` to check the status list credentials).
+    """
+
+    async def check_status(
+        self,
+        credential: dict[str, Any],
+        result: VerificationResult,
+        options: VerifyOptions,
+        *,
+        verifier: Verifier,
+    ) -> None:
+        """Add REVOKED / SUSPENDED / STATUS_UNAVAILABLE problems (or warnings) to ``result``
+        and set ``result.status_checked``."""
+        ...
+
+
 class Verifier:
-    def __init__(self, resolver: DIDResolver | None = None) -> None:
+    def __init__(
+        self,
+        resolver: DIDResolver | None = None,
+        *,
+        status_checker: CredentialStatusChecker | None = None,
+    ) -> None:
         self.resolver = resolver or DIDResolver()
+        #: Lives with the verifier (not in ``VerifyOptions``) because it holds the status list
+        #: cache, and so that credentials inside presentations are checked the same way.
+        self.status_checker = status_checker
 
     async def verify_credential(
         self, credential: dict[str, Any] | str, options: VerifyOptions | None = None
@@ -97,7 +136,28 @@ class Verifier:
             return result
         _check_validity_window(credential, options, result)
         await self._verify_ldp_proofs(credential, options, result, controller=result.issuer)
+        await self._check_status(credential, options, result)
         return result
+
+    async def _check_status(
+        self, credential: dict[str, Any], options: VerifyOptions, result: VerificationResult
+    ) -> None:
+        if "credentialStatus" not in credential:
+            return
+        if self.status_checker is None:
+            result.warn(ProblemType.STATUS_NOT_CHECKED,
+                        "the credential has a credentialStatus but this verifier has no status "
+                        "checker: revocation and suspension were not checked",
+                        "credentialStatus")
+            return
+        if result.problems:
+            # Only a credential that verified gets its status list fetched: otherwise anyone
+            # could make the verifier fetch URLs of their choosing with a forged credential.
+            result.warn(ProblemType.STATUS_NOT_CHECKED,
+                        "status not checked: the credential failed other checks",
+                        "credentialStatus")
+            return
+        await self.status_checker.check_status(credential, result, options, verifier=self)
 
     async def verify_presentation(
         self, presentation: dict[str, Any] | Any, options: VerifyOptions | None = None
@@ -261,6 +321,7 @@ class Verifier:
             if isinstance(value, int | float) and (now < value if later else now >= value):
                 if not any(p.type == problem for p in result.problems):
                     result.add(problem, f"JWT {claim} is {value}", claim)
+        await self._check_status(credential, options, result)
         return result
 
 
@@ -316,8 +377,10 @@ async def verify_credential(
     options: VerifyOptions | None = None,
     *,
     resolver: DIDResolver | None = None,
+    status_checker: CredentialStatusChecker | None = None,
 ) -> VerificationResult:
-    return await Verifier(resolver).verify_credential(credential, options)
+    verifier = Verifier(resolver, status_checker=status_checker)
+    return await verifier.verify_credential(credential, options)
 
 
 async def verify_presentation(
@@ -325,5 +388,7 @@ async def verify_presentation(
     options: VerifyOptions,
     *,
     resolver: DIDResolver | None = None,
+    status_checker: CredentialStatusChecker | None = None,
 ) -> VerificationResult:
-    return await Verifier(resolver).verify_presentation(presentation, options)
+    verifier = Verifier(resolver, status_checker=status_checker)
+    return await verifier.verify_presentation(presentation, options)

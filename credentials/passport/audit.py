@@ -78,6 +78,10 @@ class FindingType(StrEnum):
     ISSUER_MISMATCH = "issuer-mismatch"
     UNSUPPORTED_PROOF = "unsupported-proof"
     MALFORMED_DOCUMENT = "malformed-document"
+    REVOKED = "revoked"
+    SUSPENDED = "suspended"
+    STATUS_UNAVAILABLE = "status-unavailable"
+    UNTRUSTED_ISSUER = "untrusted-issuer"
     #: A verification problem of a type this module does not know yet (or a verifier crash).
     VERIFICATION_FAILED = "verification-failed"
     UNKNOWN_TYPE = "unknown-type"
@@ -257,9 +261,6 @@ class _Audit:
             problem = type_problem(entry)
             if problem is not None:
                 self.add_error(index, problem)
-            if entry.has_status:
-                self.add(FindingType.STATUS_NOT_CHECKED, "credentialStatus is present, but "
-                         "revocation lists are not checked yet", index, "credentialStatus")
         return by_digest
 
     async def verify(self, verifier: Verifier, options: VerifyOptions) -> None:
@@ -276,6 +277,10 @@ class _Audit:
             for problem in result.problems:
                 self.add(finding_type_of_problem(problem.type), problem.message, index,
                          problem.path)
+            if entry.has_status and not result.status_checked and not result.problems:
+                self.add(FindingType.STATUS_NOT_CHECKED, "credentialStatus is present, but "
+                         "this audit's verifier has no status checker", index,
+                         "credentialStatus")
 
     # -- the chain -----------------------------------------------------------------------------
 
