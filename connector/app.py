@@ -9,7 +9,8 @@ is never closed while something that uses it still runs:
 2. operator   the operator API key hash (``management.auth``)
 3. http       the one outbound ``aiohttp.ClientSession`` (did:web, other nodes)
 4. store      SQLite (default) or PostgreSQL, migrated at open (``connector.store``)
-5. verifier   credential / presentation verification with DID resolution over (3)
+5. verifier   the node's status lists, and credential / presentation verification with DID
+              resolution and status checks over (3)
 6. outbox     the worker delivering queued Dataspace Protocol messages (``dsp.outbox``)
 7. watches    the data plane's check that ends transfers whose agreement ran out, and the
               end of negotiations and transfer requests without progress (``dsp.timeouts``)
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -36,6 +37,7 @@ from connector.management.auth import OPERATOR_AUTH, OperatorAuth
 from connector.problems import problem_middleware
 from connector.store import Store, open_store
 from credentials import Verifier
+from credentials.status_list import StatusChecker
 
 if TYPE_CHECKING:  # the DSP modules import this one's AppKeys
     from connector.dsp.negotiation_service import DspSettings
@@ -65,7 +67,7 @@ def create_app(
     ``dsp_settings`` tunes the Dataspace Protocol side (policy decision, callback rules,
     retries, clock); tests and embedders pass their own, the defaults are strict."""
     # Route modules read this module's AppKeys; see the module docstring.
-    from connector import vcapi
+    from connector import status_lists, vcapi
     from connector.dataplane import routes as dataplane_routes
     from connector.dsp import routes_catalog, routes_negotiation, routes_transfer, routes_version
     from connector.dsp.negotiation_service import DspSettings
@@ -73,6 +75,7 @@ def create_app(
     from connector.dsp.timeouts import timeouts_ctx
     from connector.management import data_access
     from connector.management import routes as management_routes
+    from connector.management import status as status_routes
 
     if dsp_settings is None:
         dsp_settings = DspSettings(
@@ -101,6 +104,8 @@ def create_app(
     vcapi.add_routes(app)
     management_routes.add_routes(app)
     data_access.add_routes(app)
+    status_lists.add_routes(app)
+    status_routes.add_routes(app)
     routes_catalog.add_routes(app)
     routes_negotiation.add_routes(app, dsp_settings)
     routes_transfer.add_routes(app, transfer_settings)
@@ -160,11 +165,30 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def verifier_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The verifier; it resolves the node's own DID from memory and others' over ``http``."""
-    app[VERIFIER] = node_verifier(
-        app[IDENTITY], app[HTTP_CLIENT], allow_http_loopback=app[CONFIG].is_local
+    """The node's status lists and its verifier, which resolves the node's own DID from
+    memory and others' over ``http`` and checks every credential's status."""
+    from connector.dsp.negotiation_service import DSP_STATE
+    from connector.status_lists import STATUS_LISTS, NodeStatusLists, status_fetcher
+
+    config = app[CONFIG]
+    clock = app[DSP_STATE].settings.clock if DSP_STATE in app else _utcnow
+    lists = NodeStatusLists(app[STORE], app[IDENTITY].signing_key, config.public_base_url,
+                            clock)
+    app[STATUS_LISTS] = lists
+    verifier = node_verifier(
+        app[IDENTITY], app[HTTP_CLIENT], allow_http_loopback=config.is_local,
+        status_fetcher=status_fetcher(lists, app[HTTP_CLIENT],
+                                      allow_http_loopback=config.is_local),
     )
+    checker = verifier.status_checker
+    if isinstance(checker, StatusChecker):  # our own changes are seen at once, not after max age
+        lists.on_change = checker.forget
+    app[VERIFIER] = verifier
     yield
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 # --- small routes -----------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from credentials.errors import KeystoreError
 from credentials.keys import Ed25519Key
 from credentials.keystore import Keystore
 from credentials.resolver import DIDFetcher
+from credentials.status_list import StatusChecker, StatusListFetcher
 
 NODE_KEY_LABEL = "node identity"
 KEYSTORE_DIR = "keys"
@@ -128,12 +129,18 @@ class _OwnDocumentFetcher:
 
 
 def node_verifier(
-    identity: NodeIdentity, session: aiohttp.ClientSession, *, allow_http_loopback: bool
+    identity: NodeIdentity, session: aiohttp.ClientSession, *, allow_http_loopback: bool,
+    status_fetcher: StatusListFetcher | None = None,
 ) -> Verifier:
     """The verifier the node checks credentials and presentations with.
 
     did:web documents of other parties are fetched with the node's shared HTTP session;
-    plain http only for loopback hosts and only when the node itself is a local setup.
+    plain http only for loopback hosts and only when the node itself is a local setup. With
+    ``status_fetcher`` every ``credentialStatus`` is checked against its (verified, cached)
+    status list, and a status that cannot be established fails the credential.
     """
     fetcher = HttpDIDFetcher(session, allow_http_loopback=allow_http_loopback)
-    return Verifier(DIDResolver(web_fetcher=_OwnDocumentFetcher(identity, fetcher)))
+    resolver = DIDResolver(web_fetcher=_OwnDocumentFetcher(identity, fetcher))
+    checker = (StatusChecker(status_fetcher, resolver=resolver)
+               if status_fetcher is not None else None)
+    return Verifier(resolver, status_checker=checker)

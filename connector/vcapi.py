@@ -24,7 +24,6 @@ promise something the node did not do).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 import threading
@@ -45,6 +44,7 @@ from connector.problems import (
     parse_body,
     read_json_object,
 )
+from connector.status_lists import STATUS_LISTS
 from credentials import (
     ED25519_2020,
     JCS,
@@ -204,8 +204,12 @@ async def issue(request: web.Request) -> web.Response:
     body = parse_body(IssueRequest, await read_json_object(request))
     suite = suite_for(body.options)
     key = request.config_dict[IDENTITY].signing_key
+    lists = request.config_dict[STATUS_LISTS]
     try:
-        signed = await asyncio.to_thread(sign, body.credential, key, suite)
+        # Every credential the node issues can be revoked and suspended: its status entries
+        # are allocated in the transaction that commits only once it is signed.
+        signed = await lists.issue_with_status(body.credential,
+                                               lambda doc: sign(doc, key, suite))
     except CredentialsError as exc:
         raise refused(exc) from None
     except Exception:

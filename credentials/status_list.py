@@ -632,6 +632,11 @@ class StatusChecker:
         self._cache.clear()
         self._failures.clear()
 
+    def forget(self, url: str) -> None:
+        """Drop one list from the cache (its publisher knows it changed: the node's own)."""
+        self._cache.pop(url, None)
+        self._failures.pop(url, None)
+
     # -- the verifier hook --
 
     async def check_status(

@@ -40,6 +40,7 @@ from connector.store.records import (
     PolicyRecord,
     ProcessKind,
     Role,
+    StatusListRecord,
     TokenRecord,
     TransferRecord,
 )
@@ -171,6 +172,15 @@ class Reader(ABC):
         """The live (not revoked) token whose current or previous refresh hash this is."""
 
     @abstractmethod
+    async def get_status_list(self, url: str, *,
+                              for_update: bool = False) -> StatusListRecord | None:
+        """The status list published at ``url``."""
+
+    @abstractmethod
+    async def list_status_lists(self, *, purpose: str | None = None) -> list[StatusListRecord]:
+        """This node's status lists (a handful: a new one only when one fills up)."""
+
+    @abstractmethod
     async def get_agreement_termination(self, agreement_id: str) -> AgreementTermination | None:
         """Why and when the provider ended this agreement early; ``None`` if it did not."""
 
@@ -246,6 +256,10 @@ class Transaction(Reader):
     @abstractmethod
     async def put_token(self, record: TokenRecord) -> TokenRecord:
         """Insert or update an access token (see ``put_battery``)."""
+
+    @abstractmethod
+    async def put_status_list(self, record: StatusListRecord) -> StatusListRecord:
+        """Insert or update a status list (see ``put_battery``)."""
 
     @abstractmethod
     async def revoke_tokens(self, agreement_id: str) -> int:

@@ -226,6 +226,19 @@ class AgreementTermination:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class StatusListRecord:
+    """A Bitstring Status List this node publishes (``credentials.status_list`` state JSON:
+    the bits and which indices are taken), changed only inside a transaction."""
+
+    url: str
+    purpose: str
+    state: JSONObject
+    version: int = 0
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OutboxMessage:
     """An outbound protocol message, stored with the state change that caused it.
 

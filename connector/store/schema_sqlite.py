@@ -206,6 +206,13 @@ CREATE TABLE seen_tokens (
 ) STRICT;
 CREATE INDEX seen_tokens_expiry ON seen_tokens (expires_at);"""
 
+_STATUS_LISTS = f"""
+CREATE TABLE status_lists (
+    url TEXT PRIMARY KEY NOT NULL,
+    purpose TEXT NOT NULL CHECK (purpose IN ('revocation', 'suspension')),
+    state TEXT NOT NULL,{_STAMPS}
+) STRICT;"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _INITIAL),
     # Data plane: refresh-token hashes, the agreement on its negotiation, provider-side
@@ -213,4 +220,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "data-plane", _DATA_PLANE),
     # Replay protection shared by replicas: a request token's (issuer, jti) while it lives.
     Migration(3, "seen-tokens", _SEEN_TOKENS),
+    # The Bitstring Status Lists this node publishes for the credentials it issues.
+    Migration(4, "status-lists", _STATUS_LISTS),
 )

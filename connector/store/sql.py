@@ -54,6 +54,7 @@ from connector.store.records import (
     PolicyRecord,
     ProcessKind,
     Role,
+    StatusListRecord,
     TokenRecord,
     TransferRecord,
 )
@@ -68,6 +69,7 @@ from connector.store.tables import (
     OFFERS,
     OUTBOX,
     POLICIES,
+    STATUS_LISTS,
     TOKENS,
     TRANSFERS,
     Table,
@@ -349,6 +351,13 @@ class SqlSession(Transaction):
             f"ORDER BY jti LIMIT 1{lock}", h, self._bool(False))
         return TOKENS.decode(rows[0], self._dialect) if rows else None
 
+    async def get_status_list(self, url: str, *,
+                              for_update: bool = False) -> StatusListRecord | None:
+        return await self._get(STATUS_LISTS, url, for_update)
+
+    async def list_status_lists(self, *, purpose: str | None = None) -> list[StatusListRecord]:
+        return await self._list(STATUS_LISTS, {"purpose": purpose}, after=None, limit=MAX_PAGE)
+
     async def get_agreement_termination(self, agreement_id: str) -> AgreementTermination | None:
         return await self._get(AGREEMENT_TERMINATIONS, agreement_id, False)
 
@@ -444,6 +453,9 @@ class SqlSession(Transaction):
 
     async def put_token(self, record: TokenRecord) -> TokenRecord:
         return await self._put(TOKENS, record)
+
+    async def put_status_list(self, record: StatusListRecord) -> StatusListRecord:
+        return await self._put(STATUS_LISTS, record)
 
     async def revoke_tokens(self, agreement_id: str) -> int:
         self._require_writable()

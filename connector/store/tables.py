@@ -25,6 +25,7 @@ from connector.store.records import (
     OfferRecord,
     OutboxMessage,
     PolicyRecord,
+    StatusListRecord,
     TokenRecord,
     TransferRecord,
 )
@@ -165,6 +166,11 @@ AGREEMENT_TERMINATIONS = Table(
           ("reason", Kind.TEXT)),
     versioned=False,
 )
+STATUS_LISTS = Table(
+    "status_lists", StatusListRecord, "url",
+    _stamped(("url", Kind.TEXT), ("purpose", Kind.TEXT), ("state", Kind.JSON)),
+    versioned=True,
+)
 OUTBOX = Table(
     "outbox", OutboxMessage, "id",
     _cols(("id", Kind.TEXT), ("process_id", Kind.TEXT), ("kind", Kind.TEXT),
@@ -183,5 +189,5 @@ AUDIT = Table(
 )
 
 TABLES: tuple[Table[Any], ...] = (BATTERIES, CREDENTIALS, ASSETS, POLICIES, OFFERS, NEGOTIATIONS,
-                                  AGREEMENTS, AGREEMENT_TERMINATIONS, TRANSFERS, TOKENS, OUTBOX,
-                                  AUDIT)
+                                  AGREEMENTS, AGREEMENT_TERMINATIONS, TRANSFERS, TOKENS,
+                                  STATUS_LISTS, OUTBOX, AUDIT)

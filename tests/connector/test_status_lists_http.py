@@ -1,0 +1,139 @@
+"""The node's status lists over HTTP: issued credentials carry entries; revoke, suspend and
+resume change what every verifier sees — the node itself and another node fetching the list."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from connector.app import STORE
+from connector.serve import RunningNode, running_node
+from credentials.status_list import decode_bitstring
+from tests.connector.test_vcapi import (
+    AUTH,
+    PASSPHRASE_ENV,
+    config_for,
+    issue,
+    post,
+    unsigned,
+)
+
+
+@pytest.fixture(autouse=True)
+def passphrase(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(PASSPHRASE_ENV, "correct horse battery staple")
+
+
+@pytest.fixture
+async def nodes(tmp_path: Path) -> AsyncIterator[tuple[RunningNode, RunningNode]]:
+    async with (running_node(config_for(tmp_path / "issuer")) as issuer,
+                running_node(config_for(tmp_path / "other")) as other):
+        yield issuer, other
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def verify(client: aiohttp.ClientSession, node: RunningNode,
+                 credential: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    status, _, body = await post(client, node, "/credentials/verify",
+                                 {"verifiableCredential": credential})
+    return status, body
+
+
+async def change(client: aiohttp.ClientSession, node: RunningNode, action: str,
+                 body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    status, _, answer = await post(client, node, f"/management/status/{action}", body, AUTH)
+    return status, answer
+
+
+def types_of(body: dict[str, Any]) -> set[str]:
+    return {p["type"] for p in body.get("problems", [])}
+
+
+async def test_issued_credentials_carry_status_and_verify_as_good(
+    nodes: tuple[RunningNode, RunningNode], client: aiohttp.ClientSession,
+) -> None:
+    issuer, other = nodes
+    vc = await issue(client, issuer, unsigned())
+    entries = vc["credentialStatus"]
+    assert sorted(e["statusPurpose"] for e in entries) == ["revocation", "suspension"]
+    assert all(e["statusListCredential"].startswith(issuer.url + "/status/") for e in entries)
+    async with client.get(entries[0]["statusListCredential"]) as response:
+        assert response.status == 200
+        listed = await response.json(content_type=None)
+    assert listed["type"] == ["VerifiableCredential", "BitstringStatusListCredential"]
+    assert len(decode_bitstring(listed["credentialSubject"]["encodedList"])) == 16 * 1024
+    for node in (issuer, other):  # the issuer reads its store, the other node fetches
+        status, body = await verify(client, node, vc)
+        assert status == 200 and body["verified"], body
+        assert body["statusChecked"] is True
+
+
+async def test_revoked_and_suspended_credentials_fail_everywhere(
+    nodes: tuple[RunningNode, RunningNode], client: aiohttp.ClientSession,
+) -> None:
+    issuer, other = nodes
+    vc, kept = await issue(client, issuer, unsigned()), await issue(client, issuer, unsigned())
+    assert await change(client, issuer, "suspend", {"credential": vc}) == (200, {
+        "statusListCredential": next(e["statusListCredential"] for e in vc["credentialStatus"]
+                                     if e["statusPurpose"] == "suspension"),
+        "statusListIndex": next(e["statusListIndex"] for e in vc["credentialStatus"]
+                                if e["statusPurpose"] == "suspension"),
+        "action": "suspend"})
+    status, body = await verify(client, issuer, vc)
+    assert status == 400 and "suspended" in types_of(body)
+    await change(client, issuer, "resume", {"credential": vc})
+    status, body = await verify(client, issuer, vc)
+    assert status == 200, body
+    entry = next(e for e in vc["credentialStatus"] if e["statusPurpose"] == "revocation")
+    status, _ = await change(client, issuer, "revoke", {
+        "statusListCredential": entry["statusListCredential"],
+        "statusListIndex": entry["statusListIndex"]})
+    assert status == 200
+    status, body = await verify(client, issuer, vc)
+    assert status == 400 and "revoked" in types_of(body)
+    # Another node fetched the list before (a fresh node here): it sees the revocation too.
+    status, body = await verify(client, other, vc)
+    assert status == 400 and "revoked" in types_of(body)
+    status, body = await verify(client, issuer, kept)
+    assert status == 200, "revoking one credential leaves the others alone"
+
+
+async def test_bad_status_requests_are_refused_and_change_nothing(
+    nodes: tuple[RunningNode, RunningNode], client: aiohttp.ClientSession,
+) -> None:
+    issuer, _ = nodes
+    vc = await issue(client, issuer, unsigned())
+    revocation = next(e for e in vc["credentialStatus"] if e["statusPurpose"] == "revocation")
+    async with issuer.app[STORE].read() as reader:
+        before = [(r.url, r.version) for r in await reader.list_status_lists()]
+    cases = [
+        ("resume", {"credential": {"credentialStatus": revocation}}, 400),  # no suspension entry
+        ("resume", {"statusListCredential": revocation["statusListCredential"],
+                    "statusListIndex": revocation["statusListIndex"]}, 409),
+        ("revoke", {"statusListCredential": revocation["statusListCredential"],
+                    "statusListIndex": "7"}, 404),  # never issued (odds: 2 in 131072)
+        ("revoke", {"statusListCredential": "https://elsewhere.example/status/1",
+                    "statusListIndex": "1"}, 404),
+        ("revoke", {"credential": vc, "statusListIndex": "1"}, 400),
+        ("obliterate", {"credential": vc}, 404),
+    ]
+    for action, body, expected in cases:
+        status, answer = await change(client, issuer, action, body)
+        assert status == expected, (action, body, answer)
+    status, _, answer = await post(client, issuer, "/credentials/issue",
+                                   {"credential": {**unsigned(), "credentialStatus": revocation}},
+                                   AUTH)
+    assert status == 400 and "credentialStatus" in str(answer)
+    async with issuer.app[STORE].read() as reader:
+        assert [(r.url, r.version) for r in await reader.list_status_lists()] == before
+    async with client.get(issuer.url + "/status/no-such-list") as response:
+        assert response.status == 404
