@@ -321,10 +321,64 @@ def transfers(role: RoleOption = None,
     ], role=role, state=state, agreementId=agreement, limit=str(limit), after=after)
 
 
+status_app = typer.Typer(
+    help="Revoke, suspend or resume a credential this node issued (its status lists).",
+    no_args_is_help=True)
+
+CredentialFile = Annotated[Path | None, typer.Option(
+    "--credential", help="The issued credential (JSON file): its own status entry is used.")]
+ListUrl = Annotated[str | None, typer.Option(
+    "--list", help="A status list URL of this node (with --index).")]
+ListIndex = Annotated[int | None, typer.Option("--index", min=0, help="The entry's index.")]
+
+
+def _change_status(action: str, credential: Path | None, list_url: str | None,
+                   index: int | None, node: str, api_key: str | None) -> None:
+    out, _ = _consoles()
+    with _node_errors(node):
+        if (credential is None) == (list_url is None) or (list_url is None) != (index is None):
+            raise CliError("give either --credential FILE, or --list URL with --index N")
+        if credential is not None:
+            try:
+                body: dict[str, Any] = {"credential": json.loads(credential.read_text("utf-8"))}
+            except (OSError, ValueError) as exc:
+                raise CliError(f"cannot read {credential}: {exc}") from None
+        else:
+            body = {"statusListCredential": list_url, "statusListIndex": str(index)}
+        answer = _client(node, api_key).post(f"/management/status/{action}", body)
+    out.print(f"{action}: index {answer['statusListIndex']} of "
+              f"{escape(answer['statusListCredential'])}", soft_wrap=True)
+
+
+@status_app.command("revoke")
+def status_revoke(credential: CredentialFile = None, list_url: ListUrl = None,
+                  index: ListIndex = None, node: NodeOption = DEFAULT_NODE_URL,
+                  api_key: ApiKeyOption = None) -> None:
+    """Revoke for good: every verifier refuses the credential from its next status check."""
+    _change_status("revoke", credential, list_url, index, node, api_key)
+
+
+@status_app.command("suspend")
+def status_suspend(credential: CredentialFile = None, list_url: ListUrl = None,
+                   index: ListIndex = None, node: NodeOption = DEFAULT_NODE_URL,
+                   api_key: ApiKeyOption = None) -> None:
+    """Suspend until resumed."""
+    _change_status("suspend", credential, list_url, index, node, api_key)
+
+
+@status_app.command("resume")
+def status_resume(credential: CredentialFile = None, list_url: ListUrl = None,
+                  index: ListIndex = None, node: NodeOption = DEFAULT_NODE_URL,
+                  api_key: ApiKeyOption = None) -> None:
+    """Lift a suspension."""
+    _change_status("resume", credential, list_url, index, node, api_key)
+
+
 def register(app: typer.Typer) -> None:
-    """Add the consumer commands to the ``bpc`` app (under their own help panel)."""
+    """Add the commands that talk to a running node to the ``bpc`` app (their own panel)."""
     for name, command in (("catalog", catalog), ("negotiate", negotiate),
                           ("transfer", transfer), ("fetch", fetch),
                           ("negotiations", negotiations),
                           ("agreements", agreements), ("transfers", transfers)):
         app.command(name, rich_help_panel=PANEL)(command)
+    app.add_typer(status_app, name="status", rich_help_panel=PANEL)

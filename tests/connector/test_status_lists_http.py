@@ -137,3 +137,38 @@ async def test_bad_status_requests_are_refused_and_change_nothing(
         assert [(r.url, r.version) for r in await reader.list_status_lists()] == before
     async with client.get(issuer.url + "/status/no-such-list") as response:
         assert response.status == 404
+
+
+async def test_bpc_status_revokes_through_the_node(
+    nodes: tuple[RunningNode, RunningNode], client: aiohttp.ClientSession, tmp_path: Path,
+) -> None:
+    import asyncio
+    import json
+
+    from typer.testing import CliRunner
+
+    from connector.cli import app as bpc
+    from tests.connector.test_vcapi import OPERATOR_KEY
+
+    issuer, _ = nodes
+    vc = await issue(client, issuer, unsigned())
+    path = tmp_path / "vc.json"
+    path.write_text(json.dumps(vc))
+    env = {"BPC_NODE_URL": issuer.url, "BPC_API_KEY": OPERATOR_KEY, "COLUMNS": "200"}
+
+    def run(*args: str) -> Any:
+        return asyncio.to_thread(CliRunner().invoke, bpc, list(args), env=env)
+
+    result = await run("status", "suspend", "--credential", str(path))
+    assert result.exit_code == 0, result.output
+    assert "suspend: index" in result.output
+    status, body = await verify(client, issuer, vc)
+    assert status == 400 and "suspended" in types_of(body)
+    result = await run("status", "resume", "--credential", str(path))
+    assert result.exit_code == 0
+    result = await run("status", "revoke", "--list", "https://elsewhere.example/s", "--index", "1")
+    assert result.exit_code == 2 and "No such" in result.output
+    result = await run("status", "revoke")
+    assert result.exit_code == 2 and "either --credential" in result.output
+    status, body = await verify(client, issuer, vc)
+    assert status == 200, body
