@@ -68,8 +68,12 @@ class GatedOffers:
                                       EvaluationContext(consumer_did, self._clock()))
         if verdict.allowed:
             return Decision(True)
+        constraint = verdict.failed_constraint
+        if constraint and verdict.left_operand:
+            constraint = f"{constraint} ({verdict.left_operand})"
+        detail = verdict.reason + (f"; missing: {verdict.missing}" if verdict.missing else "")
         return Decision(False, reason_kind=TerminationKind.POLICY,
-                        failed_constraint=verdict.failed_constraint, detail=verdict.reason)
+                        failed_constraint=constraint, detail=detail)
 
 
 __all__ = ["GatedOffers", "same_rules"]

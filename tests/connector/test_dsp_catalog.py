@@ -170,13 +170,14 @@ async def test_explain_names_the_failing_constraint(provider: Provider) -> None:
     (offer,) = hidden["offers"]
     assert offer["offerId"] == provider.ids["dismantling-offer"]
     assert offer["code"] == "constraint-failed"
-    assert "participantDid" in offer["failedConstraint"]
+    assert offer["failedConstraint"] == "permission[0].constraint[0].and[0]"
+    assert offer["leftOperand"].endswith("participantDid")
     assert STRANGER in offer["reason"]
 
     expired = await provider.manage(
         "GET", f"{path}?dataset=urn:bpc:a:health&participant={RECYCLER}")
     assert expired["visible"] is False
-    assert "odrl:dateTime" in expired["offers"][0]["failedConstraint"]
+    assert expired["offers"][0]["leftOperand"] == "http://www.w3.org/ns/odrl/2/dateTime"
     assert "ended" in expired["offers"][0]["reason"]
 
     shown = await provider.manage(

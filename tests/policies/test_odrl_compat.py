@@ -1,8 +1,9 @@
 """The engine decides every policy the minimal policy gate accepts exactly as the gate does.
 
-The gate (connector/policy_gate.py) is the reference here: its own test cases, and random
-policies built from what it understands, go through both; wherever the gate accepts a policy
-(``check`` passes) the engine must agree on allowed/denied, the code and the failing path.
+The gate the node used before (a frozen copy in ``legacy_gate.py``) is the reference here:
+its own test cases, and random policies built from what it understands, go through both;
+wherever the gate accepts a policy (``check`` passes) the engine must agree on
+allowed/denied, the code and the failing path.
 """
 
 from __future__ import annotations
@@ -10,14 +11,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import legacy_gate as gate_module
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from legacy_gate import PolicyError as GatePolicyError
+from legacy_gate import PolicyGate
 from odrl_support import c
 
-from connector import policy_gate as gate_module
-from connector.policy_gate import PolicyError as GatePolicyError
-from connector.policy_gate import PolicyGate
 from policies import DecisionCode, EvaluationContext, MalformedPolicy, UnsupportedPolicy
 from policies.compat import PolicyEngine, expand_left_operand, is_in_force, parse_duration
 
