@@ -374,6 +374,41 @@ def status_resume(credential: CredentialFile = None, list_url: ListUrl = None,
     _change_status("resume", credential, list_url, index, node, api_key)
 
 
+policy_app = typer.Typer(help="Ask the node about its policies.", no_args_is_help=True)
+
+
+@policy_app.command("explain")
+def policy_explain(
+    dataset: Annotated[str, typer.Argument(help="The dataset (asset) id.")],
+    participant: Annotated[str, typer.Option("--participant",
+                                             help="The participant's DID.")],
+    node: NodeOption = DEFAULT_NODE_URL, api_key: ApiKeyOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Why DATASET is (not) in the catalog PARTICIPANT sees: per offer, the constraint that
+    fails and what is missing. Exit 0 when it is offered, 1 when it is not."""
+    out, _ = _consoles()
+    with _node_errors(node):
+        answer = _client(node, api_key).get("/management/catalog/explain", dataset=dataset,
+                                            participant=participant)
+    if as_json:
+        _print_json(answer)
+    else:
+        verdict = "offered to" if answer["visible"] else "NOT offered to"
+        out.print(f"{escape(dataset)} is {verdict} {escape(participant)}", soft_wrap=True)
+        table = Table("offer", "allowed", "failing constraint", "reason", "missing")
+        for offer in answer["offers"]:
+            failing = offer.get("failedConstraint") or ""
+            if offer.get("leftOperand"):
+                failing += f" ({offer['leftOperand']})"
+            table.add_row(escape(str(offer["offerId"])), "yes" if offer["allowed"] else "no",
+                          escape(failing), escape(str(offer.get("reason") or "")),
+                          escape(str(offer.get("missing") or "")))
+        out.print(table)
+    if not answer["visible"]:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     """Add the commands that talk to a running node to the ``bpc`` app (their own panel)."""
     for name, command in (("catalog", catalog), ("negotiate", negotiate),
@@ -382,3 +417,4 @@ def register(app: typer.Typer) -> None:
                           ("agreements", agreements), ("transfers", transfers)):
         app.command(name, rich_help_panel=PANEL)(command)
     app.add_typer(status_app, name="status", rich_help_panel=PANEL)
+    app.add_typer(policy_app, name="policy", rich_help_panel=PANEL)

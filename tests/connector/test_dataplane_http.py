@@ -438,3 +438,28 @@ async def test_the_catalog_says_where_public_data_is_and_it_is_there(setup: Setu
     from connector.dsp import schemas
 
     assert schemas.schema_errors(catalog, "Catalog") == []
+
+
+async def test_bpc_policy_explain_says_who_may_see_a_dataset_and_why_not(setup: Setup) -> None:
+    from typer.testing import CliRunner
+
+    from connector.cli import app as bpc
+
+    env = {"BPC_NODE_URL": setup.provider.url, "BPC_API_KEY": OPERATOR_KEY, "COLUMNS": "250"}
+
+    def run(*args: str) -> Any:
+        return asyncio.to_thread(CliRunner().invoke, bpc, list(args), env=env)
+
+    recycler = setup.consumer.app[IDENTITY].did
+    result = await run("policy", "explain", setup.asset_id, "--participant", recycler)
+    assert result.exit_code == 0, result.output
+    assert "is offered to" in result.output
+    stranger = "did:web:stranger.example"
+    result = await run("policy", "explain", setup.asset_id, "--participant", stranger, "--json")
+    assert result.exit_code == 1
+    answer = json.loads(result.stdout)
+    (offer,) = answer["offers"]
+    assert answer["visible"] is False and offer["leftOperand"].endswith("participantDid")
+    assert stranger in offer["reason"]
+    result = await run("policy", "explain", "urn:asset:nope", "--participant", stranger)
+    assert result.exit_code == 2
