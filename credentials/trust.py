@@ -271,6 +271,17 @@ class TrustRegistry:
         scope = self.authority_scope(record.authority)
         return scope is not None and (credential_type in scope or ANY_TYPE in scope)
 
+    def trusts(self, issuer: str, credential_type: str) -> bool:
+        """``policies.IssuerTrust``: is ``issuer`` trusted for this one type, now?
+
+        A type given as an IRI (``https://w3id.org/catenax/credentials/XCredential``, or
+        ``cx:XCredential``) is looked up by its short name, as credentials name their types.
+        """
+        short = credential_type
+        for separator in ("#", "/", ":"):
+            short = short.rsplit(separator, 1)[-1]
+        return self.is_trusted([short], issuer).trusted
+
     def is_trusted(
         self,
         credential_types: str | Iterable[str],

@@ -23,7 +23,7 @@ from credentials.jose import credential_from_claims
 from credentials.model import issuer_id, types_of
 from credentials.timestamps import parse_datetime
 from policies.namespaces import CX_CREDENTIALS, USE
-from policies.trust import TrustList, credential_type_name
+from policies.trust import IssuerTrust, TrustList, credential_type_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +54,7 @@ class EvaluationContext:
     agreement_start: datetime | None = None
     bpn: str | None = None
     credentials: Sequence[Mapping[str, Any]] = ()
-    trust: TrustList = field(default_factory=TrustList)
+    trust: IssuerTrust = field(default_factory=TrustList)
     purpose: str | None = None
     access_count: int = 0
     business_partner_groups: frozenset[str] | None = None

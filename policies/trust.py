@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 #: The key that trusts an issuer for every credential type (e.g. the Catena-X operating
 #: company's issuer, which issues Membership, framework and BPN credentials alike).
@@ -27,6 +27,15 @@ def credential_type_name(value: str) -> str:
         if separator in value:
             value = value.rsplit(separator, 1)[1]
     return value
+
+
+class IssuerTrust(Protocol):
+    """What the evaluator asks of a trust source: is ``issuer`` believed for this type?
+
+    ``TrustList`` (below) is the static, in-memory one; a node uses
+    ``credentials.trust.TrustRegistry``, which adds federated lists and their scopes."""
+
+    def trusts(self, issuer: str, credential_type: str) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,4 +75,4 @@ class TrustList:
         return cls.of(data)
 
 
-__all__ = ["ANY_TYPE", "TrustList", "credential_type_name"]
+__all__ = ["ANY_TYPE", "IssuerTrust", "TrustList", "credential_type_name"]

@@ -273,3 +273,19 @@ def test_legacy_samples_are_not_2025_09_usage_policies() -> None:
     from policies import parse_policy_definition
     for path in sorted((CATENAX / "policy-samples-legacy").glob("*.json")):
         assert catenax_usage_problems(parse_policy_definition(load(path))), path.name
+
+
+def test_a_node_trust_registry_serves_as_the_trust_source() -> None:
+    """The node passes ``credentials.trust.TrustRegistry`` (federated lists included) where
+    tests use a ``TrustList``: the engine only asks ``trusts(issuer, type)``."""
+    from credentials.trust import TrustRegistry
+
+    registry = TrustRegistry()
+    registry.trust("MembershipCredential", ISSUER)
+    registry.trust("DismantlerCredential", ROGUE)
+    assert registry.trusts(ISSUER, "https://w3id.org/catenax/credentials/MembershipCredential")
+    assert not registry.trusts(ISSUER, "DismantlerCredential")
+    p = cx(c("Membership", "eq", "active"), c(LEGACY + "Dismantler", "eq", "active"))
+    assert not evaluate(p, ctx(credentials=[membership(), dismantler()], trust=registry)).allowed
+    assert evaluate(p, ctx(credentials=[membership(), dismantler(issuer=ROGUE)],
+                           trust=registry)).allowed
