@@ -58,7 +58,7 @@ class BenchmarkUnavailable(Exception):
     """A reference implementation is missing; the benchmark cannot give its ratios."""
 
 
-def _sync(fn: Callable[[], object]) -> Operation:
+def as_operation(fn: Callable[[], object]) -> Operation:
     async def run() -> object:
         return fn()
 
@@ -114,23 +114,23 @@ async def _operations() -> dict[str, Operation]:
     public = key.public_key
 
     return {
-        "rdfc_issue": _sync(lambda: issue_credential(credential, key, suite=RDFC)),
+        "rdfc_issue": as_operation(lambda: issue_credential(credential, key, suite=RDFC)),
         "rdfc_verify": lambda: verifier.verify_credential(rdfc_vc),
-        "jcs_issue": _sync(lambda: issue_credential(credential, key, suite=JCS)),
+        "jcs_issue": as_operation(lambda: issue_credential(credential, key, suite=JCS)),
         "jcs_verify": lambda: verifier.verify_credential(jcs_vc),
-        "jwt_issue": _sync(lambda: issue_jwt_credential(credential, key)),
+        "jwt_issue": as_operation(lambda: issue_jwt_credential(credential, key)),
         "jwt_verify": lambda: verifier.verify_credential(jwt_vc),
         "didkit_2018_issue": lambda: didkit.issue_credential(legacy_json, opts_2018, jwk),
         "didkit_2018_verify": lambda: didkit.verify_credential(didkit_2018, "{}"),
         "didkit_jwt_issue": lambda: didkit.issue_credential(legacy_json, opts_jwt, jwk),
         "didkit_jwt_verify": lambda: didkit.verify_credential(didkit_jwt,
                                                               '{"proofFormat":"jwt"}'),
-        "nacl_sign": _sync(lambda: key.sign(message)),
-        "nacl_verify": _sync(lambda: public.verify(message, signature)),
+        "nacl_sign": as_operation(lambda: key.sign(message)),
+        "nacl_verify": as_operation(lambda: public.verify(message, signature)),
     }
 
 
-async def _rate(operation: Operation, seconds: float) -> float:
+async def rate_of(operation: Operation, seconds: float) -> float:
     """Operations per second over a round of about ``seconds``."""
     count = 0
     batch = 1
@@ -149,11 +149,11 @@ async def _rate(operation: Operation, seconds: float) -> float:
 async def _measure(seconds: float, rounds: int) -> dict[str, float]:
     operations = await _operations()
     for operation in operations.values():  # warm caches (contexts, templates, shapes)
-        await _rate(operation, min(seconds, 0.05))
+        await rate_of(operation, min(seconds, 0.05))
     samples: dict[str, list[float]] = {name: [] for name in operations}
     for _ in range(rounds):
         for name, operation in operations.items():
-            samples[name].append(await _rate(operation, seconds))
+            samples[name].append(await rate_of(operation, seconds))
     return {name: statistics.median(values) for name, values in samples.items()}
 
 

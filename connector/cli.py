@@ -232,6 +232,14 @@ def bench_passport(as_json: BenchJson = False, rounds: BenchRounds = 3) -> None:
     _run_benchmark(lambda: passport_benchmark(rounds=rounds), as_json)
 
 
+@bench_app.command("policy")
+def bench_policy(as_json: BenchJson = False, rounds: BenchRounds = 3) -> None:
+    """Dismantling-policy evaluations (alone, after verifying a presentation), status checks."""
+    from connector.bench_policy import policy_benchmark
+
+    _run_benchmark(lambda: policy_benchmark(rounds=rounds), as_json)
+
+
 @bench_app.command("dsp")
 def bench_dsp(
     as_json: BenchJson = False,
