@@ -30,6 +30,7 @@ from aiohttp import web
 from connector.dataplane.content import asset_content
 from connector.dataplane.grants import DataPlaneUrls, Grant, grant_access, token_record
 from connector.dataplane.tokens import (
+    AccessClaims,
     AccessToken,
     RefreshRefusal,
     RefreshRefusalKind,
@@ -126,26 +127,14 @@ class DataPlane:
 
     async def serve(self, asset_id: str, token: str | None) -> dict[str, Any]:
         """The asset's content for a valid token (or none, for public data); else ``Refusal``."""
-        async with self._store.read() as reader:
+        now = self.clock()
+        async with self._store.read() as reader:  # one snapshot: asset, token, agreement, data
             asset = await reader.get_asset(asset_id)
             if asset is None or asset.properties.get("withdrawnAt"):
                 raise Refusal(404, RefusalCode.UNKNOWN_ASSET, f"no asset {asset_id!r}")
             if asset.access_level == "public":
                 return await asset_content(reader, asset)
-        if not token:
-            raise Refusal(401, RefusalCode.MISSING_TOKEN,
-                          "restricted data: send the access token from the transfer's "
-                          "DataAddress as 'Authorization: Bearer <token>'")
-        now = self.clock()
-        try:
-            claims = verify_access_token(token, provider_key=self.signer.public_key,
-                                         expected_audience=self.urls.audience,
-                                         asset_id=asset_id, now=now)
-        except TokenError as exc:
-            code = _TOKEN_CODES.get(exc.kind, RefusalCode.INVALID_TOKEN)
-            status = 403 if code is RefusalCode.WRONG_ASSET else 401
-            raise Refusal(status, code, str(exc)) from None
-        async with self._store.read() as reader:
+            claims = self._verified_claims(token, asset_id, now)
             record = await reader.get_token(claims.jti)
             if record is None or record.revoked or record.consumer_did != claims.consumer_did:
                 raise Refusal(401, RefusalCode.REVOKED, "this token is no longer valid")
@@ -163,6 +152,21 @@ class DataPlane:
             raise Refusal(403, RefusalCode.AGREEMENT_ENDED, ended)
         await self._audit("dataplane.served", record, {"asset": asset_id})
         return document
+
+    def _verified_claims(self, token: str | None, asset_id: str, now: datetime) -> AccessClaims:
+        """The claims of a token valid for ``asset_id`` now, else the refusal to answer."""
+        if not token:
+            raise Refusal(401, RefusalCode.MISSING_TOKEN,
+                          "restricted data: send the access token from the transfer's "
+                          "DataAddress as 'Authorization: Bearer <token>'")
+        try:
+            return verify_access_token(token, provider_key=self.signer.public_key,
+                                       expected_audience=self.urls.audience,
+                                       asset_id=asset_id, now=now)
+        except TokenError as exc:
+            code = _TOKEN_CODES.get(exc.kind, RefusalCode.INVALID_TOKEN)
+            status = 403 if code is RefusalCode.WRONG_ASSET else 401
+            raise Refusal(status, code, str(exc)) from None
 
     async def _agreement_ended(self, reader: Reader, agreement_id: str,
                                now: datetime) -> str | None:
