@@ -31,6 +31,7 @@ from aiohttp import web
 from connector.store import Store, Transaction
 from connector.store.records import StatusListRecord
 from credentials import RDFC, Ed25519Key
+from credentials.did_web import is_loopback_host
 from credentials.errors import MalformedDocument
 from credentials.status_list import (
     REVOCATION,
@@ -168,7 +169,7 @@ def status_fetcher(
                 raise LookupError(f"{url}: no such status list on this node")
             return document
         parts = urlsplit(url)
-        loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+        loopback = is_loopback_host(parts.hostname or "")
         if parts.scheme != "https" and not (parts.scheme == "http" and loopback
                                             and allow_http_loopback):
             raise ValueError(f"{url}: status lists are fetched over https only")

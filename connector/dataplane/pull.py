@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
@@ -34,6 +34,7 @@ from connector.dataplane.tokens import (
     local_name,
     with_endpoint_properties,
 )
+from connector.dsp.client import origin_of
 from connector.dsp.messages import TransferState
 from connector.dsp.negotiation_service import dsp_state
 from connector.participant_auth import RequestSigner
@@ -63,12 +64,6 @@ class PullRefused(Exception):
         self.detail = detail
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
-    return parts.scheme, (parts.hostname or "").lower(), port
-
-
 class _Puller:
     def __init__(self, app: web.Application, record: TransferRecord) -> None:
         self.app = app
@@ -76,11 +71,11 @@ class _Puller:
         assert record.data_address is not None
         self.address = record.data_address
         self.props = endpoint_properties(self.address)
-        allowed = _origin(record.counterparty_address)
+        allowed = origin_of(record.counterparty_address)
         self.endpoint = str(self.address.get("endpoint") or self.prop(PROP_ENDPOINT) or "")
         self.refresh_endpoint = self.prop(PROP_REFRESH_ENDPOINT)
         for url in filter(None, (self.endpoint, self.refresh_endpoint)):
-            if _origin(url) != allowed:
+            if allowed is None or origin_of(url) != allowed:
                 raise PullRefused(502, "foreign-endpoint",
                                   f"the provider's DataAddress points to {url}, outside its "
                                   f"own address {record.counterparty_address}; not followed")

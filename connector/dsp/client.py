@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -43,6 +44,16 @@ class Delivery:
         if isinstance(self.body, dict) and isinstance(self.body.get("code"), str):
             return str(self.body["code"])
         return None
+
+
+def origin_of(url: str) -> str | None:
+    """``scheme://host:port`` of an http(s) URL (default port made explicit, host lower-case),
+    the unit callbacks and data addresses are matched by; ``None`` for anything else."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{parts.hostname.lower()}:{port}"
 
 
 def join_url(base: str, path: str) -> str:

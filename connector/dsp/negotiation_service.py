@@ -45,7 +45,7 @@ from aiohttp import web
 
 from connector.app import CONFIG, HTTP_CLIENT, IDENTITY, STORE
 from connector.dsp import negotiation as cn
-from connector.dsp.client import join_url
+from connector.dsp.client import join_url, origin_of
 from connector.dsp.errors import Area, ErrorCode, ProtocolError
 from connector.dsp.messages import (
     Agreement,
@@ -72,7 +72,6 @@ from connector.store import (
     AgreementRecord,
     NegotiationRecord,
     OutboxMessage,
-    Store,
     Transaction,
     new_id,
 )
@@ -219,30 +218,22 @@ def error_answer(error: ProtocolError) -> Answer:
     return Answer(error.status, error.body().to_json())
 
 
-def _origin(url: str) -> str | None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return f"{parts.scheme}://{parts.hostname.lower()}:{port}"
-
-
 def callback_allowed(
     did: str, callback: str, *, settings: DspSettings, allow_http_loopback: bool
 ) -> bool:
     """Whether ``callback`` belongs to participant ``did`` (rule: see the module docstring)."""
-    origin = _origin(callback)
+    origin = origin_of(callback)
     if origin is None:
         return False
     registered = settings.callback_origins.get(did)
     if registered is not None:
-        return _origin(registered) == origin
+        return origin_of(registered) == origin
     if did.startswith(DID_WEB_PREFIX):
         try:
             did_url = did_web_to_url(did, allow_http=allow_http_loopback)
         except DIDError:
             return False
-        return _origin(did_url) == origin
+        return origin_of(did_url) == origin
     if did.startswith("did:key:") and settings.allow_loopback_did_key_callbacks:
         return is_loopback_host(urlsplit(callback).hostname or "")
     return False
@@ -332,10 +323,6 @@ class NegotiationService(ProcessRecords):
         self.public_base_url = config.public_base_url
         self.allow_http_loopback = config.is_local
         self.resolver = _resolver_of(app)
-
-    @property
-    def store(self) -> Store:
-        return self._app[STORE]
 
     async def _get_record(self, session: Any, pid: str, *,
                           for_update: bool = False) -> NegotiationRecord | None:
