@@ -11,6 +11,8 @@ import logging
 from dataclasses import replace
 from typing import Any, ClassVar
 
+from aiohttp import web
+
 from connector.dsp.messages import MessageError, parse_message
 from connector.store import OutboxMessage, Store
 from connector.store import Role as StoreRole
@@ -27,10 +29,13 @@ class ProcessRecords:
     AUDIT_PREFIX: ClassVar[str]
 
     did: str
+    _app: web.Application
 
     @property
     def store(self) -> Store:
-        raise NotImplementedError
+        from connector.app import STORE  # the app module imports the services lazily
+
+        return self._app[STORE]
 
     async def _get_record(self, session: Any, pid: str, *, for_update: bool = False) -> Any:
         raise NotImplementedError

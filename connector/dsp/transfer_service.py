@@ -35,7 +35,7 @@ from typing import Any
 
 from aiohttp import web
 
-from connector.app import CONFIG, IDENTITY, STORE
+from connector.app import CONFIG, IDENTITY
 from connector.dsp import transfer as tp
 from connector.dsp.agreements import why_agreement_ended
 from connector.dsp.client import join_url
@@ -67,7 +67,6 @@ from connector.dsp.transfer import TransferInput, TransferMessage, TransferProce
 from connector.store import (
     AgreementRecord,
     OutboxMessage,
-    Store,
     TokenRecord,
     Transaction,
     TransferRecord,
@@ -188,10 +187,6 @@ class TransferService(ProcessRecords):
         self.did = app[IDENTITY].did
         self.public_base_url = app[CONFIG].public_base_url
         self.allow_http_loopback = app[CONFIG].is_local
-
-    @property
-    def store(self) -> Store:
-        return self._app[STORE]
 
     async def _get_record(self, session: Any, pid: str, *,
                           for_update: bool = False) -> TransferRecord | None:
