@@ -196,6 +196,15 @@ def _types(credential_types: str | Iterable[str]) -> tuple[str, ...]:
     return (credential_types,) if isinstance(credential_types, str) else tuple(credential_types)
 
 
+def credential_type_name(value: str) -> str:
+    """A credential type's short name: ``https://w3id.org/catenax/credentials/XCredential`` and
+    ``cx:XCredential`` both give ``XCredential`` (Tractus-X accepts both spellings too)."""
+    for separator in ("#", "/", ":"):
+        if separator in value:
+            value = value.rsplit(separator, 1)[1]
+    return value
+
+
 class TrustRegistry:
     """Trusted issuers per credential type, from local configuration and imported lists."""
 
@@ -277,10 +286,7 @@ class TrustRegistry:
         A type given as an IRI (``https://w3id.org/catenax/credentials/XCredential``, or
         ``cx:XCredential``) is looked up by its short name, as credentials name their types.
         """
-        short = credential_type
-        for separator in ("#", "/", ":"):
-            short = short.rsplit(separator, 1)[-1]
-        return self.is_trusted([short], issuer).trusted
+        return self.is_trusted([credential_type_name(credential_type)], issuer).trusted
 
     def is_trusted(
         self,
@@ -559,5 +565,6 @@ __all__ = [
     "TrustListSource",
     "TrustRegistry",
     "check_presentation_trust",
+    "credential_type_name",
     "trust_list_credential",
 ]

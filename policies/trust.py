@@ -15,18 +15,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Protocol
 
+from credentials.trust import credential_type_name
+
 #: The key that trusts an issuer for every credential type (e.g. the Catena-X operating
 #: company's issuer, which issues Membership, framework and BPN credentials alike).
 ANY_TYPE = "*"
-
-
-def credential_type_name(value: str) -> str:
-    """A credential type's short name: ``https://w3id.org/catenax/credentials/XCredential`` and
-    ``cx:XCredential`` both give ``XCredential`` (Tractus-X accepts both spellings too)."""
-    for separator in ("#", "/", ":"):
-        if separator in value:
-            value = value.rsplit(separator, 1)[1]
-    return value
 
 
 class IssuerTrust(Protocol):
