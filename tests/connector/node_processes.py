@@ -257,6 +257,22 @@ async def manage_ok(session: aiohttp.ClientSession, node: NodeProcess, method: s
     return answer
 
 
+async def start_both(provider: NodeProcess, consumer: NodeProcess) -> str:
+    """Start a provider and a consumer process; the consumer's DID once both are healthy."""
+    provider.start()
+    consumer.start()
+    await provider.wait_healthy()
+    return await consumer.wait_healthy()
+
+
+async def request_negotiation(session: aiohttp.ClientSession, consumer: NodeProcess,
+                              address: str, offer_id: str) -> str:
+    """The consumer asks the provider at ``address`` for ``offer_id``; the consumer's PID."""
+    created = await manage_ok(session, consumer, "POST", "/management/negotiations",
+                              {"counterPartyAddress": address, "offerId": offer_id}, status=201)
+    return str(created["id"])
+
+
 async def publish_restricted(session: aiohttp.ClientSession, provider: NodeProcess,
                              consumer_did: str) -> tuple[str, str]:
     """A restricted asset for ``consumer_did`` only: ``(asset id, default offer id)``."""

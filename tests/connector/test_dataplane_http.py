@@ -12,7 +12,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -29,6 +29,7 @@ from connector.dataplane.tokens import (
     PROP_REFRESH_ENDPOINT,
     PROP_REFRESH_TOKEN,
 )
+from connector.demo_dataspace import ShiftedClock
 from connector.dsp import messages as m
 from connector.dsp.negotiation_service import start_negotiation
 from connector.dsp.process import TerminationKind, TerminationReason
@@ -51,18 +52,7 @@ DISMANTLING = {"packDisassemblySequence": ["remove lid", "disconnect HV", "remov
                "hazardousSubstances": ["LiPF6"], "extinguishingAgent": "water"}
 
 
-class Clock:
-    """The shared clock of both nodes: wall time plus an offset the test moves forward (the
-    outbox schedules by wall time, so a frozen clock would stop delivery)."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta()
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-    def advance(self, **delta: float) -> None:
-        self.offset += timedelta(**delta)
+Clock = ShiftedClock  # both nodes' clock: wall time plus what the test moves it on by
 
 
 @pytest.fixture(autouse=True)
@@ -240,7 +230,7 @@ async def test_bad_tokens_are_refused_and_change_nothing(setup: Setup) -> None:
 async def test_an_expired_token_is_refused_then_refreshed_by_the_consumer(setup: Setup) -> None:
     consumer, _ = await started(setup)
     old = props(consumer)
-    setup.clock.advance(seconds=301)  # past the 300 s token lifetime, well inside 7 days
+    setup.clock.advance(timedelta(seconds=301))  # past the 300 s token lifetime, well inside 7 days
     status, body, _ = await raw_get(
         setup, data_plane_of(setup.provider.app).urls.asset_endpoint(setup.asset_id),
         old[PROP_AUTHORIZATION])
@@ -295,13 +285,40 @@ async def test_only_the_consumer_may_refresh_and_old_refresh_tokens_expire(setup
     assert (status, body["error"]) == (400, "invalid_grant")
 
 
+async def test_malformed_refresh_requests_get_oauth_errors_and_change_nothing(
+    setup: Setup,
+) -> None:
+    consumer, _ = await started(setup)
+    endpoint = props(consumer)[PROP_REFRESH_ENDPOINT]
+    key = setup.consumer.app[IDENTITY].signing_key
+    before = await provider_state(setup)
+
+    async def post(data: bytes, content_type: str) -> tuple[int, dict[str, Any]]:
+        headers = {"Content-Type": content_type, **RequestSigner(key, setup.clock).headers(
+            audience=setup.provider.app[IDENTITY].did, method="POST", url=endpoint, body=data)}
+        async with setup.session.post(endpoint, data=data, headers=headers) as response:
+            return response.status, await response.json(content_type=None)
+
+    form = "application/x-www-form-urlencoded"
+    for data, content_type, error in [
+        (b"grant_type=client_credentials&refresh_token=x", form, "unsupported_grant_type"),
+        (b"grant_type=refresh_token", form, "invalid_request"),
+        (b"grant_type=refresh_token&refresh_token=", form, "invalid_request"),
+        (b'{"grant_type": "refresh_token"}', "application/json", "invalid_request"),
+        (b"\xff\xfe=%", form, "invalid_request"),
+    ]:
+        status, body = await post(data, content_type)
+        assert (status, body["error"]) == (400, error), (data, body)
+    assert await provider_state(setup) == before
+
+
 # --- the end of access -------------------------------------------------------------------------
 
 
 async def test_after_the_seven_days_access_ends_and_the_transfer_terminates(setup: Setup) -> None:
     consumer, provider = await started(setup)
     await pull(setup.consumer.app, consumer.id)
-    setup.clock.advance(days=7, seconds=1)
+    setup.clock.advance(timedelta(days=7, seconds=1))
     with pytest.raises(PullRefused) as refused:
         await pull(setup.consumer.app, consumer.id)
     assert refused.value.status == 403
@@ -320,7 +337,7 @@ async def test_the_watch_ends_transfers_nobody_is_fetching(setup: Setup) -> None
     consumer, _ = await started(setup)
     plane = data_plane_of(setup.provider.app)
     assert await plane.end_expired_transfers() == 0
-    setup.clock.advance(days=8)
+    setup.clock.advance(timedelta(days=8))
     assert await plane.end_expired_transfers() == 1
     await wait_transfer(setup.consumer.app, consumer.id, "TERMINATED")
     assert await plane.end_expired_transfers() == 0
@@ -418,7 +435,7 @@ async def test_bpc_fetch_gets_the_data_then_reports_the_refusal(setup: Setup,
     target = tmp_path / "dismantling.json"
     result = await run("fetch", consumer.id, "-o", str(target))
     assert result.exit_code == 0 and json.loads(target.read_bytes())["data"] == DISMANTLING
-    setup.clock.advance(days=8)
+    setup.clock.advance(timedelta(days=8))
     result = await run("fetch", consumer.id)
     assert result.exit_code == 2
     assert "no longer in force" in result.output or "expired" in result.output

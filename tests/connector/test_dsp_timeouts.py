@@ -37,7 +37,7 @@ async def test_a_negotiation_nobody_answers_ends_after_the_timeout(
     absent = f"http://127.0.0.1:{free_port()}"
     pid = await start_negotiation(app, absent, OFFER)
     assert await end_stale_processes(app, DAY, clock()) == 0, "not stale yet"
-    clock.advance(days=1, seconds=1)
+    clock.advance(timedelta(days=1, seconds=1))
     assert await end_stale_processes(app, DAY, clock()) == 1
     async with app[STORE].read() as reader:
         record = await reader.get_negotiation(pid)

@@ -51,6 +51,8 @@ from node_processes import (  # noqa: E402
     offer_from_catalog,
     outbox_rows,
     publish_restricted,
+    request_negotiation,
+    start_both,
 )
 
 from connector.identity import KEYSTORE_DIR, NODE_KEY_LABEL  # noqa: E402
@@ -124,15 +126,26 @@ def sent(rows: list[dict[str, Any]]) -> Counter[str]:
 # --- 1. the consumer dies with its request queued -------------------------------------------
 
 
+async def restart_and_finish(session: aiohttp.ClientSession, restarted: NodeProcess,
+                             provider: NodeProcess, consumer: NodeProcess,
+                             pid: str) -> tuple[dict[str, Any], float, float]:
+    """Start ``restarted`` again and wait until the negotiation is FINALIZED on both sides:
+    (the consumer's view, seconds to healthy, seconds from healthy to done)."""
+    started = time.monotonic()
+    restarted.start()
+    await restarted.wait_healthy()
+    healthy = time.monotonic()
+    view = await wait_finalized(session, consumer, pid, RESUME_LIMIT_S)
+    await wait_finalized(session, provider, view["counterPartyPid"], 5)
+    return view, healthy - started, time.monotonic() - healthy
+
+
 async def test_consumer_killed_with_its_request_queued_finishes_after_restart(
     tmp_path: Path,
 ) -> None:
     with NodeProcesses(tmp_path) as nodes:
         provider, consumer = nodes.add("provider"), nodes.add("consumer")
-        provider.start()
-        consumer.start()
-        await provider.wait_healthy()
-        consumer_did = await consumer.wait_healthy()
+        consumer_did = await start_both(provider, consumer)
         async with aiohttp.ClientSession() as session:
             _, offer_id = await publish_restricted(session, provider, consumer_did)
             catalog = await manage_ok(session, consumer, "POST", "/management/catalog/request",
@@ -195,16 +208,10 @@ async def test_consumer_killed_while_its_request_is_in_flight_resends_it_once(
         link.hold = lambda request: request.path == "/negotiations/request"
         await link.start()
         try:
-            provider.start()
-            consumer.start()
-            await provider.wait_healthy()
-            consumer_did = await consumer.wait_healthy()
+            consumer_did = await start_both(provider, consumer)
             async with aiohttp.ClientSession() as session:
                 _, offer_id = await publish_restricted(session, provider, consumer_did)
-                created = await manage_ok(
-                    session, consumer, "POST", "/management/negotiations",
-                    {"counterPartyAddress": link.url, "offerId": offer_id}, status=201)
-                pid = created["id"]
+                pid = await request_negotiation(session, consumer, link.url, offer_id)
 
                 async def in_flight() -> dict[str, Any] | None:
                     rows = [r for r in outbox_rows(consumer.sqlite_path) if r["kind"] == REQUEST]
@@ -222,15 +229,10 @@ async def test_consumer_killed_while_its_request_is_in_flight_resends_it_once(
                 assert len(negotiation_rows(provider.sqlite_path)) == 1
 
                 link.hold = lambda request: False
-                started = time.monotonic()
-                consumer.start()
-                await consumer.wait_healthy()
-                healthy = time.monotonic()
-                view = await wait_finalized(session, consumer, pid, RESUME_LIMIT_S)
-                await wait_finalized(session, provider, view["counterPartyPid"], 5)
-                done = time.monotonic()
-                print(f"\n[request in flight] restart to healthy {healthy - started:.2f}s, "
-                      f"healthy to FINALIZED on both {done - healthy:.2f}s (lease left at "
+                _, to_healthy, to_done = await restart_and_finish(
+                    session, consumer, provider, consumer, pid)
+                print(f"\n[request in flight] restart to healthy {to_healthy:.2f}s, "
+                      f"healthy to FINALIZED on both {to_done:.2f}s (lease left at "
                       f"the kill: {(request['lease_until'] - now_us()) / 1e6:.0f}s)")
 
                 await assert_one_negotiation_each(session, provider, consumer, pid)
@@ -266,16 +268,10 @@ async def test_provider_killed_with_its_agreement_queued_finishes_after_restart(
                                         and request.path.endswith("/agreement"))
         await proxy.start()
         try:
-            provider.start()
-            consumer.start()
-            await provider.wait_healthy()
-            consumer_did = await consumer.wait_healthy()
+            consumer_did = await start_both(provider, consumer)
             async with aiohttp.ClientSession() as session:
                 _, offer_id = await publish_restricted(session, provider, consumer_did)
-                created = await manage_ok(
-                    session, consumer, "POST", "/management/negotiations",
-                    {"counterPartyAddress": provider.url, "offerId": offer_id}, status=201)
-                pid = created["id"]
+                pid = await request_negotiation(session, consumer, provider.url, offer_id)
 
                 crashed = await kill_while_not_sending(provider, AGREEMENT)
                 assert crashed["attempts"] >= 1 and "503" in (crashed["last_error"] or "")
@@ -287,15 +283,10 @@ async def test_provider_killed_with_its_agreement_queued_finishes_after_restart(
                 assert waiting["state"] == "REQUESTED"  # the agreement never reached it
 
                 proxy.refuse = lambda request: False  # the consumer is reachable again
-                started = time.monotonic()
-                provider.start()
-                await provider.wait_healthy()
-                healthy = time.monotonic()
-                view = await wait_finalized(session, consumer, pid, RESUME_LIMIT_S)
-                await wait_finalized(session, provider, view["counterPartyPid"], 5)
-                done = time.monotonic()
-                print(f"\n[provider crash] restart to healthy {healthy - started:.2f}s, "
-                      f"healthy to FINALIZED on both {done - healthy:.2f}s, "
+                view, to_healthy, to_done = await restart_and_finish(
+                    session, provider, provider, consumer, pid)
+                print(f"\n[provider crash] restart to healthy {to_healthy:.2f}s, "
+                      f"healthy to FINALIZED on both {to_done:.2f}s, "
                       f"agreement refused {len(proxy.refused)}x before the crash")
 
                 await assert_one_negotiation_each(session, provider, consumer, pid)

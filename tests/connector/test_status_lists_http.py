@@ -12,7 +12,7 @@ import pytest
 
 from connector.app import STORE
 from connector.serve import RunningNode, running_node
-from credentials.status_list import decode_bitstring
+from credentials.status_list import StatusList, decode_bitstring
 from tests.connector.test_vcapi import (
     AUTH,
     PASSPHRASE_ENV,
@@ -115,12 +115,16 @@ async def test_bad_status_requests_are_refused_and_change_nothing(
     revocation = next(e for e in vc["credentialStatus"] if e["statusPurpose"] == "revocation")
     async with issuer.app[STORE].read() as reader:
         before = [(r.url, r.version) for r in await reader.list_status_lists()]
+        stored = await reader.get_status_list(revocation["statusListCredential"])
+    assert stored is not None
+    listed = StatusList.from_json(stored.state)
+    never_issued = next(i for i in range(listed.length) if not listed.is_allocated(i))
     cases = [
         ("resume", {"credential": {"credentialStatus": revocation}}, 400),  # no suspension entry
         ("resume", {"statusListCredential": revocation["statusListCredential"],
                     "statusListIndex": revocation["statusListIndex"]}, 409),
         ("revoke", {"statusListCredential": revocation["statusListCredential"],
-                    "statusListIndex": "7"}, 404),  # never issued (odds: 2 in 131072)
+                    "statusListIndex": str(never_issued)}, 404),
         ("revoke", {"statusListCredential": "https://elsewhere.example/status/1",
                     "statusListIndex": "1"}, 404),
         ("revoke", {"credential": vc, "statusListIndex": "1"}, 400),
