@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -167,13 +167,10 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
 async def verifier_ctx(app: web.Application) -> AsyncIterator[None]:
     """The node's status lists and its verifier, which resolves the node's own DID from
     memory and others' over ``http`` and checks every credential's status."""
-    from connector.dsp.negotiation_service import DSP_STATE
     from connector.status_lists import STATUS_LISTS, NodeStatusLists, status_fetcher
 
     config = app[CONFIG]
-    clock = app[DSP_STATE].settings.clock if DSP_STATE in app else _utcnow
-    lists = NodeStatusLists(app[STORE], app[IDENTITY].signing_key, config.public_base_url,
-                            clock)
+    lists = NodeStatusLists(app[STORE], app[IDENTITY].signing_key, config.public_base_url)
     app[STATUS_LISTS] = lists
     verifier = node_verifier(
         app[IDENTITY], app[HTTP_CLIENT], allow_http_loopback=config.is_local,
@@ -185,10 +182,6 @@ async def verifier_ctx(app: web.Application) -> AsyncIterator[None]:
         lists.on_change = checker.forget
     app[VERIFIER] = verifier
     yield
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 # --- small routes -----------------------------------------------------------------------------

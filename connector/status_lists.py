@@ -21,7 +21,6 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -59,7 +58,6 @@ class NodeStatusLists:
     store: Store
     key: Ed25519Key
     base_url: str
-    clock: Callable[[], datetime]
     #: Told the URL of a list that changed (the node's verifier drops it from its cache).
     on_change: Callable[[str], None] = lambda url: None
     _signed: dict[str, tuple[int, dict[str, Any] | str]] = field(default_factory=dict)
@@ -139,8 +137,10 @@ class NodeStatusLists:
         if cached is not None and cached[0] == record.version:
             return cached[1]
         status_list = StatusList.from_json(record.state)
+        # Valid from the list's last change, not from "now": that is what it states, and a
+        # verifier that asked a moment before signing must not see a validFrom in its future.
         signed = await asyncio.to_thread(issue_status_list_credential, status_list, self.key,
-                                         suite=RDFC, now=self.clock())
+                                         suite=RDFC, now=record.updated_at)
         self._signed[url] = (record.version, signed)
         return signed
 

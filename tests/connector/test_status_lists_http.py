@@ -176,3 +176,24 @@ async def test_bpc_status_revokes_through_the_node(
     assert result.exit_code == 2 and "either --credential" in result.output
     status, body = await verify(client, issuer, vc)
     assert status == 200, body
+
+
+async def test_a_list_is_valid_from_its_last_change_never_from_the_future(
+    nodes: tuple[RunningNode, RunningNode], client: aiohttp.ClientSession,
+) -> None:
+    """Signing a list at fetch time raced verifiers that took ``now`` a moment before (a
+    validFrom one second in their future): the list states the time of its last change."""
+    from credentials.timestamps import format_datetime
+
+    issuer, _ = nodes
+    vc = await issue(client, issuer, unsigned())
+    url = vc["credentialStatus"][0]["statusListCredential"]
+    async with issuer.app[STORE].read() as reader:
+        record = await reader.get_status_list(url)
+    assert record is not None
+    async with client.get(url) as response:
+        first = await response.json(content_type=None)
+    async with client.get(url) as response:
+        again = await response.json(content_type=None)
+    assert first["validFrom"] == format_datetime(record.updated_at)
+    assert again == first, "signed once per version of the list"

@@ -155,7 +155,7 @@ async def test_passport_credentials_are_shape_checked(
     vc = await issue(client, node, credential)
     status, _, result = await post(client, node, "/credentials/verify",
                                    {"verifiableCredential": vc})
-    assert status == 200 and result["verified"] is True
+    assert status == 200 and result["verified"] is True, result
 
     incomplete = copy.deepcopy(credential)
     del incomplete["credentialSubject"]["batteryCategory"]
