@@ -60,6 +60,8 @@ MAX_LIFETIME_S = 60
 CLOCK_SKEW_S = 5
 """Leeway for clocks that disagree a little (``iat`` in the future, ``exp`` just passed)."""
 AUTH_PURPOSE = "authentication"
+ACCESS_TOKEN_CLAIM = "token"
+"""DCP's claim for the access token to the caller's credential service."""
 TOKEN_TYPE = "JWT"
 
 
@@ -128,8 +130,12 @@ def sign_request(
     body: bytes,
     now: datetime | None = None,
     lifetime_s: int = MAX_LIFETIME_S,
+    access_token: str | None = None,
 ) -> str:
-    """A bearer token authorising exactly this request (see the module docstring)."""
+    """A bearer token authorising exactly this request (see the module docstring).
+
+    ``access_token``: DCP's ``token`` claim — what the receiver may show the caller's
+    credential service to fetch the caller's presentation (``connector.dcp``)."""
     issued = int((now or datetime.now(UTC)).timestamp())
     did = key.controller
     claims: dict[str, Any] = {
@@ -143,6 +149,8 @@ def sign_request(
         "htu": normalise_url(url),
         "bh": body_hash(body),
     }
+    if access_token is not None:
+        claims[ACCESS_TOKEN_CLAIM] = access_token
     header = {"alg": "EdDSA", "typ": TOKEN_TYPE, "kid": key.key_id}
     return sign_compact_eddsa(header, claims, key)
 
@@ -229,6 +237,24 @@ def _string(claims: dict[str, Any], name: str) -> str:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class VerifiedCaller:
+    """An authenticated request's caller and the claims of its (verified) token."""
+
+    did: str
+    claims: dict[str, Any]
+
+    @property
+    def access_token(self) -> str | None:
+        """DCP ``token``: lets the receiver query the caller's credential service."""
+        value = self.claims.get(ACCESS_TOKEN_CLAIM)
+        return value if isinstance(value, str) and value else None
+
+    @property
+    def jti(self) -> str:
+        return str(self.claims["jti"])
+
+
 async def verify_request(
     request: web.Request,
     *,
@@ -238,7 +264,22 @@ async def verify_request(
     public_base_url: str | None = None,
     replay_cache: ReplayGuard | None = None,
 ) -> str:
-    """Authenticate ``request``; return the caller's DID or raise ``ParticipantAuthError``.
+    """Authenticate ``request``; return the caller's DID (``verify_caller`` for the claims)."""
+    caller = await verify_caller(request, resolver=resolver, audience=audience, now=now,
+                                 public_base_url=public_base_url, replay_cache=replay_cache)
+    return caller.did
+
+
+async def verify_caller(
+    request: web.Request,
+    *,
+    resolver: DIDResolver,
+    audience: str,
+    now: datetime | None = None,
+    public_base_url: str | None = None,
+    replay_cache: ReplayGuard | None = None,
+) -> VerifiedCaller:
+    """Authenticate ``request``; return the caller or raise ``ParticipantAuthError``.
 
     ``public_base_url``: the node's public origin; ``htu`` is compared with it plus the
     request's path and query (behind a proxy ``request.url`` is the inner address, not the one
@@ -300,7 +341,10 @@ async def verify_request(
     cache = replay_cache if replay_cache is not None else _DEFAULT_CACHE
     if not await cache.first_use(issuer, jti, expires, moment):
         raise ParticipantAuthError(AuthFailure.REPLAYED, "this token was already used")
-    return did
+    token = claims.get(ACCESS_TOKEN_CLAIM)
+    if token is not None and not (isinstance(token, str) and token):
+        raise ParticipantAuthError(AuthFailure.MALFORMED, "claim token must be a string")
+    return VerifiedCaller(did, claims)
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,9 +356,16 @@ class RequestSigner:
 
     key: Ed25519Key
     clock: Callable[[], datetime] | None = None
+    #: DCP: the access token to this node's credential service for a given audience (the
+    #: receiver), sent as the ``token`` claim; ``None`` sends none.
+    access_tokens: Callable[[str], str | None] | None = None
 
-    def headers(self, *, audience: str, method: str, url: str, body: bytes) -> dict[str, str]:
+    def headers(self, *, audience: str, method: str, url: str, body: bytes,
+                access_token: str | None = None) -> dict[str, str]:
+        """``access_token`` overrides ``access_tokens`` (a verifier forwarding a holder's)."""
         now = self.clock() if self.clock is not None else None
+        if access_token is None and self.access_tokens is not None:
+            access_token = self.access_tokens(audience)
         token = sign_request(self.key, audience=audience, method=method, url=url, body=body,
-                             now=now)
+                             now=now, access_token=access_token)
         return {"Authorization": f"Bearer {token}"}

@@ -16,18 +16,24 @@ from connector.app import CONFIG, IDENTITY
 from connector.dsp.errors import Area, ErrorCode, ProtocolError
 from connector.dsp.messages import MessageError, UnexpectedTypeError, parse_json
 from connector.dsp.negotiation_service import Answer, dsp_state, error_answer, service_of
-from connector.participant_auth import ParticipantAuthError, verify_request
+from connector.participant_auth import ParticipantAuthError, VerifiedCaller, verify_caller
+
+CALLER = web.RequestKey("caller", VerifiedCaller)
+"""The authenticated caller of a protocol request (its DCP access token, for role proofs)."""
 
 
 async def authenticate(request: web.Request) -> str:
-    """The caller's DID (``ParticipantAuthError`` when it cannot be established)."""
+    """The caller's DID (``ParticipantAuthError`` when it cannot be established); the verified
+    caller stays on the request under ``CALLER``."""
     app = request.config_dict
     service = service_of(request.app)
-    return await verify_request(
+    caller = await verify_caller(
         request, resolver=service.resolver, audience=app[IDENTITY].did,
         now=service.settings.clock(), public_base_url=app[CONFIG].public_base_url,
         replay_cache=dsp_state(request.app).replay_cache,
     )
+    request[CALLER] = caller
+    return caller.did
 
 
 def too_large(request: web.Request, area: Area) -> web.Response:
@@ -62,4 +68,4 @@ async def read_inbound(
     return caller, message
 
 
-__all__ = ["answer_response", "authenticate", "read_inbound", "too_large"]
+__all__ = ["CALLER", "answer_response", "authenticate", "read_inbound", "too_large"]

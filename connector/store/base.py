@@ -27,22 +27,28 @@ from types import TracebackType
 from typing import Self
 
 from connector.store.records import (
+    AgreementEvidence,
     AgreementRecord,
     AgreementTermination,
+    AgreementUsage,
     AssetRecord,
     AuditEvent,
     BatteryRecord,
     CredentialRecord,
+    DeletionReceipt,
     JSONObject,
     NegotiationRecord,
     OfferRecord,
     OutboxMessage,
     PolicyRecord,
     ProcessKind,
+    ReceivedData,
     Role,
     StatusListRecord,
     TokenRecord,
     TransferRecord,
+    TrustRegistryRecord,
+    WalletCredential,
 )
 
 DEFAULT_PAGE = 100
@@ -184,6 +190,60 @@ class Reader(ABC):
     async def get_agreement_termination(self, agreement_id: str) -> AgreementTermination | None:
         """Why and when the provider ended this agreement early; ``None`` if it did not."""
 
+    # --- role proofs, trust and usage control (migration 5) ---------------------------------
+
+    @abstractmethod
+    async def get_wallet_credential(self, credential_id: str, *,
+                                    for_update: bool = False) -> WalletCredential | None:
+        """A credential held by this node (removed ones too)."""
+
+    @abstractmethod
+    async def list_wallet_credentials(
+        self, *, include_removed: bool = False, after: str | None = None,
+        limit: int = DEFAULT_PAGE,
+    ) -> list[WalletCredential]:
+        """Held credentials by id; removed ones only with ``include_removed``."""
+
+    @abstractmethod
+    async def get_trust_registry(self, name: str = "default", *,
+                                 for_update: bool = False) -> TrustRegistryRecord | None:
+        """The stored trust registry ``name``."""
+
+    @abstractmethod
+    async def get_agreement_evidence(self, agreement_id: str) -> AgreementEvidence | None:
+        """The credentials a provider relied on for this agreement."""
+
+    @abstractmethod
+    async def list_agreement_evidence(
+        self, *, after: str | None = None, limit: int = DEFAULT_PAGE,
+    ) -> list[AgreementEvidence]:
+        """Every agreement's evidence by agreement id (the policy monitor's walk)."""
+
+    @abstractmethod
+    async def get_agreement_usage(self, agreement_id: str, *,
+                                  for_update: bool = False) -> AgreementUsage | None:
+        """How often an agreement's data was served; ``None``: never."""
+
+    @abstractmethod
+    async def get_received_data(self, transfer_id: str, *,
+                                for_update: bool = False) -> ReceivedData | None:
+        """Data received through a transfer (consumer side)."""
+
+    @abstractmethod
+    async def list_received_data(
+        self, *, agreement_id: str | None = None, due_by: datetime | None = None,
+        receipt_unsent: bool = False, after: str | None = None, limit: int = DEFAULT_PAGE,
+    ) -> list[ReceivedData]:
+        """Received data by transfer id. ``due_by``: only unpurged rows whose ``purge_at`` is
+        at or before it; ``receipt_unsent``: only rows with a receipt not yet taken."""
+
+    @abstractmethod
+    async def list_deletion_receipts(
+        self, *, agreement_id: str | None = None, after: str | None = None,
+        limit: int = DEFAULT_PAGE,
+    ) -> list[DeletionReceipt]:
+        """Deletion receipts consumers sent this node (provider side), by id."""
+
     @abstractmethod
     async def get_outbox(self, message_id: str) -> OutboxMessage | None:
         """The outbound message with this id (delivered or not)."""
@@ -260,6 +320,30 @@ class Transaction(Reader):
     @abstractmethod
     async def put_status_list(self, record: StatusListRecord) -> StatusListRecord:
         """Insert or update a status list (see ``put_battery``)."""
+
+    @abstractmethod
+    async def put_wallet_credential(self, record: WalletCredential) -> WalletCredential:
+        """Insert or update a held credential (see ``put_battery``)."""
+
+    @abstractmethod
+    async def put_trust_registry(self, record: TrustRegistryRecord) -> TrustRegistryRecord:
+        """Insert or update a trust registry (see ``put_battery``)."""
+
+    @abstractmethod
+    async def put_agreement_evidence(self, record: AgreementEvidence) -> AgreementEvidence:
+        """Insert or update an agreement's evidence (see ``put_battery``)."""
+
+    @abstractmethod
+    async def put_agreement_usage(self, record: AgreementUsage) -> AgreementUsage:
+        """Insert or update an agreement's access count (see ``put_battery``)."""
+
+    @abstractmethod
+    async def put_received_data(self, record: ReceivedData) -> ReceivedData:
+        """Insert or update received data (see ``put_battery``)."""
+
+    @abstractmethod
+    async def add_deletion_receipt(self, record: DeletionReceipt) -> bool:
+        """Record a deletion receipt; ``False`` if one with its id is already recorded."""
 
     @abstractmethod
     async def revoke_tokens(self, agreement_id: str) -> int:

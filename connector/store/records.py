@@ -239,6 +239,96 @@ class StatusListRecord:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class WalletCredential:
+    """A credential issued *to* this node, which it presents to verifiers (DCP holder side).
+
+    ``types`` are short type names (``DismantlerCredential``) so the credential service can
+    answer a scope without parsing every document; ``removed_at`` set: no longer presented."""
+
+    id: str
+    types: tuple[str, ...]
+    issuer: str
+    document: JSONObject
+    valid_until: datetime | None = None
+    removed_at: datetime | None = None
+    version: int = 0
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrustRegistryRecord:
+    """The node's trust registry (``credentials.trust.TrustRegistry`` JSON), one row per name
+    (``default``): shared by every replica on the store."""
+
+    name: str
+    document: JSONObject
+    version: int = 0
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgreementEvidence:
+    """What a provider relied on when it agreed: the consumer's verified credentials (id,
+    SHA-256 digest, types, issuer, ``credentialStatus``), so a policy monitor can end the
+    agreement when one of them is revoked or suspended."""
+
+    agreement_id: str
+    consumer_did: str
+    #: ``{"credentials": [{"id", "digest", "types", "issuer", "credentialStatus"}, …]}``
+    evidence: JSONObject
+    version: int = 0
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgreementUsage:
+    """How often the data of an agreement was served (``odrl:count``)."""
+
+    agreement_id: str
+    access_count: int = 0
+    last_access_at: datetime | None = None
+    version: int = 0
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReceivedData:
+    """Consumer side: data received under an agreement (keyed by the transfer), kept until
+    ``purge_at`` (the agreement's delete duty falls due); ``data`` is None once purged, and
+    ``receipt`` is the signed deletion receipt, ``receipt_sent_at`` when the provider took it."""
+
+    transfer_id: str
+    agreement_id: str
+    provider_did: str
+    asset_id: str
+    data: JSONObject | None
+    received_at: datetime
+    purge_at: datetime | None = None
+    purged_at: datetime | None = None
+    receipt: JSONObject | None = None
+    receipt_sent_at: datetime | None = None
+    provider_address: str | None = None
+    version: int = 0
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeletionReceipt:
+    """Provider side: a consumer's signed deletion receipt for (data of) an agreement."""
+
+    id: str
+    agreement_id: str
+    consumer_did: str
+    receipt: JSONObject
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OutboxMessage:
     """An outbound protocol message, stored with the state change that caused it.
 

@@ -220,6 +220,59 @@ CREATE TABLE status_lists (
     state JSONB NOT NULL,{_STAMPS}
 );"""
 
+_PROOFS_AND_USAGE = f"""
+CREATE TABLE wallet_credentials (
+    id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+    types JSONB NOT NULL,
+    issuer TEXT NOT NULL,
+    document JSONB NOT NULL,
+    valid_until TIMESTAMPTZ,
+    removed_at TIMESTAMPTZ,{_STAMPS}
+);
+
+CREATE TABLE trust_registries (
+    name TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+    document JSONB NOT NULL,{_STAMPS}
+);
+
+CREATE TABLE agreement_evidence (
+    agreement_id TEXT COLLATE "C" PRIMARY KEY NOT NULL REFERENCES agreements (id),
+    consumer_did TEXT NOT NULL,
+    evidence JSONB NOT NULL,{_STAMPS}
+);
+
+CREATE TABLE agreement_usage (
+    agreement_id TEXT COLLATE "C" PRIMARY KEY NOT NULL REFERENCES agreements (id),
+    access_count BIGINT NOT NULL CHECK (access_count >= 0),
+    last_access_at TIMESTAMPTZ,{_STAMPS}
+);
+
+CREATE TABLE received_data (
+    transfer_id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+    agreement_id TEXT NOT NULL,
+    provider_did TEXT NOT NULL,
+    asset_id TEXT NOT NULL,
+    data JSONB,
+    received_at TIMESTAMPTZ NOT NULL,
+    purge_at TIMESTAMPTZ,
+    purged_at TIMESTAMPTZ,
+    receipt JSONB,
+    receipt_sent_at TIMESTAMPTZ,
+    provider_address TEXT,{_STAMPS}
+);
+CREATE INDEX received_data_purge ON received_data (purge_at) WHERE purged_at IS NULL;
+CREATE INDEX received_data_agreement ON received_data (agreement_id);
+
+CREATE TABLE deletion_receipts (
+    id TEXT COLLATE "C" PRIMARY KEY NOT NULL,
+    agreement_id TEXT NOT NULL,
+    consumer_did TEXT NOT NULL,
+    receipt JSONB NOT NULL,
+    received_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX deletion_receipts_agreement ON deletion_receipts (agreement_id);
+{_append_only("deletion_receipts")}"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _INITIAL),
     # Data plane: refresh-token hashes, the agreement on its negotiation, provider-side
@@ -229,4 +282,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "seen-tokens", _SEEN_TOKENS),
     # The Bitstring Status Lists this node publishes for the credentials it issues.
     Migration(4, "status-lists", _STATUS_LISTS),
+    # Role proofs and usage control: the node's wallet (credentials it presents), its trust
+    # registry, what an agreement relied on, fetch counts, data received under agreements
+    # (purged when they end) and the deletion receipts consumers send.
+    Migration(5, "proofs-and-usage", _PROOFS_AND_USAGE),
 )

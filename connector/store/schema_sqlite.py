@@ -213,6 +213,59 @@ CREATE TABLE status_lists (
     state TEXT NOT NULL,{_STAMPS}
 ) STRICT;"""
 
+_PROOFS_AND_USAGE = f"""
+CREATE TABLE wallet_credentials (
+    id TEXT PRIMARY KEY NOT NULL,
+    types TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    document TEXT NOT NULL,
+    valid_until INTEGER,
+    removed_at INTEGER,{_STAMPS}
+) STRICT;
+
+CREATE TABLE trust_registries (
+    name TEXT PRIMARY KEY NOT NULL,
+    document TEXT NOT NULL,{_STAMPS}
+) STRICT;
+
+CREATE TABLE agreement_evidence (
+    agreement_id TEXT PRIMARY KEY NOT NULL REFERENCES agreements (id),
+    consumer_did TEXT NOT NULL,
+    evidence TEXT NOT NULL,{_STAMPS}
+) STRICT;
+
+CREATE TABLE agreement_usage (
+    agreement_id TEXT PRIMARY KEY NOT NULL REFERENCES agreements (id),
+    access_count INTEGER NOT NULL CHECK (access_count >= 0),
+    last_access_at INTEGER,{_STAMPS}
+) STRICT;
+
+CREATE TABLE received_data (
+    transfer_id TEXT PRIMARY KEY NOT NULL,
+    agreement_id TEXT NOT NULL,
+    provider_did TEXT NOT NULL,
+    asset_id TEXT NOT NULL,
+    data TEXT,
+    received_at INTEGER NOT NULL,
+    purge_at INTEGER,
+    purged_at INTEGER,
+    receipt TEXT,
+    receipt_sent_at INTEGER,
+    provider_address TEXT,{_STAMPS}
+) STRICT;
+CREATE INDEX received_data_purge ON received_data (purge_at) WHERE purged_at IS NULL;
+CREATE INDEX received_data_agreement ON received_data (agreement_id);
+
+CREATE TABLE deletion_receipts (
+    id TEXT PRIMARY KEY NOT NULL,
+    agreement_id TEXT NOT NULL,
+    consumer_did TEXT NOT NULL,
+    receipt TEXT NOT NULL,
+    received_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX deletion_receipts_agreement ON deletion_receipts (agreement_id);
+{_append_only("deletion_receipts")}"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _INITIAL),
     # Data plane: refresh-token hashes, the agreement on its negotiation, provider-side
@@ -222,4 +275,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "seen-tokens", _SEEN_TOKENS),
     # The Bitstring Status Lists this node publishes for the credentials it issues.
     Migration(4, "status-lists", _STATUS_LISTS),
+    # Role proofs and usage control: the node's wallet (credentials it presents), its trust
+    # registry, what an agreement relied on, fetch counts, data received under agreements
+    # (purged when they end) and the deletion receipts consumers send.
+    Migration(5, "proofs-and-usage", _PROOFS_AND_USAGE),
 )

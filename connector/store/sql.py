@@ -41,37 +41,49 @@ from connector.store.errors import (
     StoreError,
 )
 from connector.store.records import (
+    AgreementEvidence,
     AgreementRecord,
     AgreementTermination,
+    AgreementUsage,
     AssetRecord,
     AuditEvent,
     BatteryRecord,
     CredentialRecord,
+    DeletionReceipt,
     JSONObject,
     NegotiationRecord,
     OfferRecord,
     OutboxMessage,
     PolicyRecord,
     ProcessKind,
+    ReceivedData,
     Role,
     StatusListRecord,
     TokenRecord,
     TransferRecord,
+    TrustRegistryRecord,
+    WalletCredential,
 )
 from connector.store.tables import (
+    AGREEMENT_EVIDENCE,
     AGREEMENT_TERMINATIONS,
+    AGREEMENT_USAGE,
     AGREEMENTS,
     ASSETS,
     AUDIT,
     BATTERIES,
     CREDENTIALS,
+    DELETION_RECEIPTS,
     NEGOTIATIONS,
     OFFERS,
     OUTBOX,
     POLICIES,
+    RECEIVED_DATA,
     STATUS_LISTS,
     TOKENS,
     TRANSFERS,
+    TRUST_REGISTRIES,
+    WALLET,
     Table,
 )
 
@@ -361,6 +373,68 @@ class SqlSession(Transaction):
     async def get_agreement_termination(self, agreement_id: str) -> AgreementTermination | None:
         return await self._get(AGREEMENT_TERMINATIONS, agreement_id, False)
 
+    async def get_wallet_credential(self, credential_id: str, *,
+                                    for_update: bool = False) -> WalletCredential | None:
+        return await self._get(WALLET, credential_id, for_update)
+
+    async def list_wallet_credentials(
+        self, *, include_removed: bool = False, after: str | None = None,
+        limit: int = DEFAULT_PAGE,
+    ) -> list[WalletCredential]:
+        extra = "" if include_removed else "removed_at IS NULL"
+        return await self._list(WALLET, {}, after=after, limit=limit, extra=extra)
+
+    async def get_trust_registry(self, name: str = "default", *,
+                                 for_update: bool = False) -> TrustRegistryRecord | None:
+        return await self._get(TRUST_REGISTRIES, name, for_update)
+
+    async def get_agreement_evidence(self, agreement_id: str) -> AgreementEvidence | None:
+        return await self._get(AGREEMENT_EVIDENCE, agreement_id, False)
+
+    async def list_agreement_evidence(
+        self, *, after: str | None = None, limit: int = DEFAULT_PAGE,
+    ) -> list[AgreementEvidence]:
+        return await self._list(AGREEMENT_EVIDENCE, {}, after=after, limit=limit)
+
+    async def get_agreement_usage(self, agreement_id: str, *,
+                                  for_update: bool = False) -> AgreementUsage | None:
+        return await self._get(AGREEMENT_USAGE, agreement_id, for_update)
+
+    async def get_received_data(self, transfer_id: str, *,
+                                for_update: bool = False) -> ReceivedData | None:
+        return await self._get(RECEIVED_DATA, transfer_id, for_update)
+
+    async def list_received_data(
+        self, *, agreement_id: str | None = None, due_by: datetime | None = None,
+        receipt_unsent: bool = False, after: str | None = None, limit: int = DEFAULT_PAGE,
+    ) -> list[ReceivedData]:
+        params: list[object] = []
+        clauses: list[str] = []
+        if agreement_id is not None:
+            params.append(check_key(agreement_id, "agreement_id"))
+            clauses.append(f"agreement_id = ${len(params)}")
+        if due_by is not None:
+            params.append(encode_time(check_time(due_by, "due_by"), self._dialect))
+            clauses.append(f"purged_at IS NULL AND purge_at <= ${len(params)}")
+        if receipt_unsent:
+            clauses.append("receipt IS NOT NULL AND receipt_sent_at IS NULL")
+        if after is not None:
+            params.append(check_key(after, "after"))
+            clauses.append(f"transfer_id > ${len(params)}")
+        params.append(_check_limit(limit))
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = await self._fetch(
+            f"SELECT {RECEIVED_DATA.select_list} FROM received_data{where} "
+            f"ORDER BY transfer_id LIMIT ${len(params)}", *params)
+        return [RECEIVED_DATA.decode(row, self._dialect) for row in rows]
+
+    async def list_deletion_receipts(
+        self, *, agreement_id: str | None = None, after: str | None = None,
+        limit: int = DEFAULT_PAGE,
+    ) -> list[DeletionReceipt]:
+        return await self._list(DELETION_RECEIPTS, {"agreement_id": agreement_id},
+                                after=after, limit=limit)
+
     async def get_outbox(self, message_id: str) -> OutboxMessage | None:
         return await self._get(OUTBOX, message_id, False)
 
@@ -456,6 +530,26 @@ class SqlSession(Transaction):
 
     async def put_status_list(self, record: StatusListRecord) -> StatusListRecord:
         return await self._put(STATUS_LISTS, record)
+
+    async def put_wallet_credential(self, record: WalletCredential) -> WalletCredential:
+        return await self._put(WALLET, record)
+
+    async def put_trust_registry(self, record: TrustRegistryRecord) -> TrustRegistryRecord:
+        return await self._put(TRUST_REGISTRIES, record)
+
+    async def put_agreement_evidence(self, record: AgreementEvidence) -> AgreementEvidence:
+        return await self._put(AGREEMENT_EVIDENCE, record)
+
+    async def put_agreement_usage(self, record: AgreementUsage) -> AgreementUsage:
+        return await self._put(AGREEMENT_USAGE, record)
+
+    async def put_received_data(self, record: ReceivedData) -> ReceivedData:
+        return await self._put(RECEIVED_DATA, record)
+
+    async def add_deletion_receipt(self, record: DeletionReceipt) -> bool:
+        self._require_writable()
+        return await self._insert(DELETION_RECEIPTS,
+                                  DELETION_RECEIPTS.encode(record, self._dialect))
 
     async def revoke_tokens(self, agreement_id: str) -> int:
         self._require_writable()

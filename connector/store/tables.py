@@ -15,19 +15,25 @@ from typing import Any, Generic, TypeVar
 from connector.store.codec import Column, Dialect, Kind, decode, encode
 from connector.store.errors import InvalidRecord
 from connector.store.records import (
+    AgreementEvidence,
     AgreementRecord,
     AgreementTermination,
+    AgreementUsage,
     AssetRecord,
     AuditEvent,
     BatteryRecord,
     CredentialRecord,
+    DeletionReceipt,
     NegotiationRecord,
     OfferRecord,
     OutboxMessage,
     PolicyRecord,
+    ReceivedData,
     StatusListRecord,
     TokenRecord,
     TransferRecord,
+    TrustRegistryRecord,
+    WalletCredential,
 )
 
 R = TypeVar("R")
@@ -171,6 +177,44 @@ STATUS_LISTS = Table(
     _stamped(("url", Kind.TEXT), ("purpose", Kind.TEXT), ("state", Kind.JSON)),
     versioned=True,
 )
+WALLET = Table(
+    "wallet_credentials", WalletCredential, "id",
+    _stamped(("id", Kind.TEXT), ("types", Kind.STRINGS), ("issuer", Kind.TEXT),
+             ("document", Kind.JSON), ("valid_until", Kind.TIME, _OPT),
+             ("removed_at", Kind.TIME, _OPT)),
+    versioned=True,
+)
+TRUST_REGISTRIES = Table(
+    "trust_registries", TrustRegistryRecord, "name",
+    _stamped(("name", Kind.TEXT), ("document", Kind.JSON)),
+    versioned=True,
+)
+AGREEMENT_EVIDENCE = Table(
+    "agreement_evidence", AgreementEvidence, "agreement_id",
+    _stamped(("agreement_id", Kind.TEXT), ("consumer_did", Kind.TEXT), ("evidence", Kind.JSON)),
+    versioned=True,
+)
+AGREEMENT_USAGE = Table(
+    "agreement_usage", AgreementUsage, "agreement_id",
+    _stamped(("agreement_id", Kind.TEXT), ("access_count", Kind.INT),
+             ("last_access_at", Kind.TIME, _OPT)),
+    versioned=True,
+)
+RECEIVED_DATA = Table(
+    "received_data", ReceivedData, "transfer_id",
+    _stamped(("transfer_id", Kind.TEXT), ("agreement_id", Kind.TEXT),
+             ("provider_did", Kind.TEXT), ("asset_id", Kind.TEXT), ("data", Kind.JSON, _OPT),
+             ("received_at", Kind.TIME), ("purge_at", Kind.TIME, _OPT),
+             ("purged_at", Kind.TIME, _OPT), ("receipt", Kind.JSON, _OPT),
+             ("receipt_sent_at", Kind.TIME, _OPT), ("provider_address", Kind.TEXT, _OPT)),
+    versioned=True,
+)
+DELETION_RECEIPTS = Table(
+    "deletion_receipts", DeletionReceipt, "id",
+    _cols(("id", Kind.TEXT), ("agreement_id", Kind.TEXT), ("consumer_did", Kind.TEXT),
+          ("receipt", Kind.JSON), ("received_at", Kind.TIME)),
+    versioned=False,
+)
 OUTBOX = Table(
     "outbox", OutboxMessage, "id",
     _cols(("id", Kind.TEXT), ("process_id", Kind.TEXT), ("kind", Kind.TEXT),
@@ -190,4 +234,6 @@ AUDIT = Table(
 
 TABLES: tuple[Table[Any], ...] = (BATTERIES, CREDENTIALS, ASSETS, POLICIES, OFFERS, NEGOTIATIONS,
                                   AGREEMENTS, AGREEMENT_TERMINATIONS, TRANSFERS, TOKENS,
-                                  STATUS_LISTS, OUTBOX, AUDIT)
+                                  STATUS_LISTS, WALLET, TRUST_REGISTRIES, AGREEMENT_EVIDENCE,
+                                  AGREEMENT_USAGE, RECEIVED_DATA, DELETION_RECEIPTS, OUTBOX,
+                                  AUDIT)
