@@ -67,7 +67,8 @@ def create_app(
     ``dsp_settings`` tunes the Dataspace Protocol side (policy decision, callback rules,
     retries, clock); tests and embedders pass their own, the defaults are strict."""
     # Route modules read this module's AppKeys; see the module docstring.
-    from connector import status_lists, vcapi
+    from connector import status_lists, usage, vcapi
+    from connector.dcp.context import role_proofs_ctx
     from connector.dataplane import routes as dataplane_routes
     from connector.dsp import routes_catalog, routes_negotiation, routes_transfer, routes_version
     from connector.dsp.negotiation_service import DspSettings
@@ -93,6 +94,17 @@ def create_app(
     # it is closed only after all of those have stopped.
     app.cleanup_ctx.append(store_ctx)
     app.cleanup_ctx.append(verifier_ctx)
+    # The trust registry (loaded from the store, imports verified with the verifier) and
+    # its management routes: connector.trust_registry, connector.management.trust.
+    from connector.management import trust as trust_routes
+    from connector.trust_registry import trust_ctx
+    app.cleanup_ctx.append(trust_ctx)
+    trust_routes.add_routes(app)
+    # DCP holder: access tokens (a context before the outbox's, which sends them), the
+    # credential service and the wallet's management routes.
+    from connector.dcp import credential_service
+    credential_service.add_routes(app)
+    app.cleanup_ctx.append(role_proofs_ctx)
     # Sends protocol messages with the identity, HTTP client and store: stops before them.
     app.cleanup_ctx.append(outbox_ctx)
 
@@ -113,6 +125,7 @@ def create_app(
     dataplane_routes.add_routes(app, watch_interval_s=config.watch_interval_s)
     app.cleanup_ctx.append(timeouts_ctx(timedelta(seconds=config.process_timeout_s),
                                         config.watch_interval_s))
+    usage.install(app)  # received data, its purge watch, deletion receipts
     return app
 
 

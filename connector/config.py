@@ -109,6 +109,23 @@ class NodeConfig(BaseModel):
     watch_interval_s: float = Field(
         default=60.0, gt=0,
         description="How often stale processes and ended agreements are looked for.")
+    trusted_issuers: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Issuers the node trusts, per credential type ({type = [issuer DIDs]}, "
+                    "'*' for every type); added to its trust registry at every start.")
+    trust_authorities: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Authorities whose signed trust lists the node imports ({authority DID = "
+                    "[credential types their lists may name]}); set at every start.")
+    deletion_receipt_grace_s: float = Field(
+        default=86400.0, ge=0,
+        description="How long after a consumer's delete duty falls due its deletion receipt "
+                    "may take before the agreement is listed as overdue.")
+    presentation_cache_s: float = Field(
+        default=300.0, ge=0,
+        description="How long a consumer's verified presentation (DCP) is reused for the same "
+                    "credential types before its credential service is asked again; status is "
+                    "re-checked on every reuse. 0 asks every time.")
     log_level: LogLevel = "INFO"
 
     @field_validator("public_base_url", mode="before")
@@ -146,6 +163,14 @@ class NodeConfig(BaseModel):
     @classmethod
     def _upper_level(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("trusted_issuers", "trust_authorities")
+    @classmethod
+    def _trust_seeds(cls, value: dict[str, list[str]], info: Any) -> dict[str, list[str]]:
+        # The rules (DID syntax, no generic types) live with the registry they protect.
+        from connector.trust_registry import check_trust_seeds
+
+        return check_trust_seeds(info.field_name, value)
 
     @model_validator(mode="after")
     def _derive_defaults(self) -> NodeConfig:

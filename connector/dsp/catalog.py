@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
+from connector.dcp.context import for_offer
 from connector.dsp.messages import DSP_CONTEXT, ODRL_PROFILE_CONTEXT
 from connector.management.assets import is_public, is_withdrawn, public_offer
 from connector.policy_gate import Decision, EvaluationContext, PolicyGate
@@ -90,21 +90,21 @@ async def offered_assets(reader: Reader) -> list[OfferedAsset]:
 
 
 def explain_offers(
-    item: OfferedAsset, participant_did: str, now: datetime, gate: PolicyGate,
+    item: OfferedAsset, context: EvaluationContext, gate: PolicyGate,
 ) -> list[tuple[str, Decision]]:
-    """One decision per offer of the asset for ``participant_did`` at ``now``."""
-    context = EvaluationContext(participant_did=participant_did, now=now)
-    return [(str(offer.get("@id")), gate.evaluate(offer, context)) for offer in item.offers]
+    """One decision per offer of the asset for the requester ``context`` describes."""
+    return [(str(offer.get("@id")), gate.evaluate(offer, for_offer(context, offer)))
+            for offer in item.offers]
 
 
 async def explain(
-    reader: Reader, dataset_id: str, participant_did: str, now: datetime, gate: PolicyGate,
+    reader: Reader, dataset_id: str, context: EvaluationContext, gate: PolicyGate,
 ) -> list[tuple[str, Decision]] | None:
-    """Why ``participant_did`` does (not) see ``dataset_id``; ``None``: not in the catalog."""
+    """Why the requester does (not) see ``dataset_id``; ``None``: not in the catalog."""
     item = await offered_asset(reader, dataset_id)
     if item is None:
         return None
-    return explain_offers(item, participant_did, now, gate)
+    return explain_offers(item, context, gate)
 
 
 def _compact_offer(offer: dict[str, Any]) -> dict[str, Any]:
@@ -168,22 +168,23 @@ class CatalogView:
 
 
 def visible_offers(
-    item: OfferedAsset, participant_did: str, now: datetime, gate: PolicyGate,
+    item: OfferedAsset, context: EvaluationContext, gate: PolicyGate,
 ) -> list[dict[str, Any]]:
     """The offers of ``item`` the caller can satisfy now (empty: hide the dataset)."""
-    decisions = explain_offers(item, participant_did, now, gate)
+    decisions = explain_offers(item, context, gate)
     allowed = {offer_id for offer_id, decision in decisions if decision.allowed}
     return [offer for offer in item.offers if str(offer.get("@id")) in allowed]
 
 
-async def build_catalog(
-    reader: Reader, view: CatalogView, participant_did: str, now: datetime, gate: PolicyGate,
+def build_catalog(
+    items: list[OfferedAsset], view: CatalogView, context: EvaluationContext, gate: PolicyGate,
 ) -> dict[str, Any]:
-    """The root ``Catalog`` for one caller (``dataset`` omitted when empty: minItems 1)."""
+    """The root ``Catalog`` of ``items`` (``offered_assets``) for the requester ``context``
+    describes (``dataset`` omitted when empty: minItems 1)."""
     datasets: list[dict[str, Any]] = []
     shown: list[dict[str, Any]] = []
-    for item in await offered_assets(reader):
-        offers = visible_offers(item, participant_did, now, gate)
+    for item in items:
+        offers = visible_offers(item, context, gate)
         if offers:
             datasets.append(view.dataset(item, offers))
             shown.extend(offers)
@@ -199,15 +200,14 @@ async def build_catalog(
     return catalog
 
 
-async def build_dataset(
-    reader: Reader, view: CatalogView, dataset_id: str, participant_did: str, now: datetime,
-    gate: PolicyGate,
+def build_dataset(
+    item: OfferedAsset | None, view: CatalogView, context: EvaluationContext, gate: PolicyGate,
 ) -> dict[str, Any] | None:
-    """The root ``Dataset`` if the caller may see it; ``None`` (→ 404) otherwise."""
-    item = await offered_asset(reader, dataset_id)
+    """The root ``Dataset`` of ``item`` (``offered_asset``) if the requester may see it;
+    ``None`` (→ 404) otherwise."""
     if item is None:
         return None
-    offers = visible_offers(item, participant_did, now, gate)
+    offers = visible_offers(item, context, gate)
     if not offers:
         return None
     return {"@context": [DSP_CONTEXT, *_offer_contexts(offers)], **view.dataset(item, offers)}

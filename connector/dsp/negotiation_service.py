@@ -67,8 +67,9 @@ from connector.dsp.process import (
     fingerprint,
 )
 from connector.dsp.process_records import ProcessRecords
-from connector.participant_auth import ReplayCache, ReplayGuard
+from connector.participant_auth import ReplayCache, ReplayGuard, VerifiedCaller
 from connector.store import (
+    AgreementEvidence,
     AgreementRecord,
     NegotiationRecord,
     OutboxMessage,
@@ -83,6 +84,8 @@ from credentials.resolver import DIDResolver
 log = logging.getLogger(__name__)
 
 ACTOR = "dsp"
+DECISION_AUDIT = "negotiation.decided"
+"""Audit action of a provider's access decision on a contract request."""
 TERMINAL = {NegotiationState.FINALIZED, NegotiationState.TERMINATED}
 _WITH_AGREEMENT = {NegotiationState.AGREED, NegotiationState.VERIFIED, NegotiationState.FINALIZED}
 
@@ -98,12 +101,20 @@ class Decision:
     reason_kind: TerminationKind = TerminationKind.POLICY
     failed_constraint: str | None = None
     detail: str = ""
+    #: What the decision relied on (``connector.dcp.context.evidence_of``: id, digest, types,
+    #: issuer, status of each credential): audited, and kept with the agreement so a policy
+    #: monitor can end it when one is revoked.
+    evidence: tuple[dict[str, Any], ...] = ()
 
 
 class PolicyDecision(Protocol):
-    """Pluggable provider decision (policy engine, credential checks, a human…)."""
+    """Pluggable provider decision (policy engine, credential checks, a human…).
 
-    async def decide(self, offer: MessageOffer, consumer_did: str) -> Decision: ...
+    ``caller``: the verified request (its DCP access token lets the decision fetch the
+    consumer's presentation); ``None`` when the decision is taken without one."""
+
+    async def decide(self, offer: MessageOffer, consumer_did: str, *,
+                     caller: VerifiedCaller | None = None) -> Decision: ...
 
 
 def _default_policy(app: web.Application, state: DspState) -> PolicyDecision:
@@ -112,7 +123,7 @@ def _default_policy(app: web.Application, state: DspState) -> PolicyDecision:
     from connector.policy_gate import POLICY_GATE, PolicyGate
 
     gate = app.get(POLICY_GATE) or PolicyGate()
-    return GatedOffers(app[STORE], gate, state.settings.clock)
+    return GatedOffers(app[STORE], gate, state.settings.clock, app)
 
 
 # --- settings and per-app state -------------------------------------------------------------
@@ -336,7 +347,8 @@ class NegotiationService(ProcessRecords):
     # --- inbound ----------------------------------------------------------------------------
 
     async def receive(
-        self, caller: str, pid: str | None, message: NegotiationInput, roles: set[Role]
+        self, caller: str, pid: str | None, message: NegotiationInput, roles: set[Role],
+        *, verified: VerifiedCaller | None = None,
     ) -> Answer:
         """Apply an authenticated, parsed message; the ACK or the DSP error to answer with.
 
@@ -356,7 +368,7 @@ class NegotiationService(ProcessRecords):
                     consumer_pid=message.consumer_pid, provider_pid=message.provider_pid))
         decision: Decision | None = None
         if Role.PROVIDER in roles and isinstance(message, ContractRequestMessage):
-            decision = await self.policy.decide(message.offer, caller)
+            decision = await self.policy.decide(message.offer, caller, caller=verified)
         try:
             async with self.store.transaction() as tx:
                 return await self._receive_in(tx, caller, pid, message, roles, decision)
@@ -430,6 +442,7 @@ class NegotiationService(ProcessRecords):
                     decision = Decision(True)  # the consumer accepted our own offer
                 if decision is None:
                     continue
+                await self._audit_decision(tx, record, process, caller, decision)
                 if decision.allowed:
                     agreement = cn.agreement_from_offer(
                         process.offer, agreement_id=new_id(), assigner=self.did,
@@ -452,6 +465,17 @@ class NegotiationService(ProcessRecords):
                     record = await self._send(tx, record, process, cn.terminate(process, reason))
         if record.state == NegotiationState.FINALIZED:
             await self._store_agreement(tx, record)
+
+    async def _audit_decision(self, tx: Transaction, record: NegotiationRecord,
+                              process: NegotiationProcess, caller: str,
+                              decision: Decision) -> None:
+        """Every access decision, allow or deny, with the offer, its evidence and reason."""
+        await tx.append_audit(
+            actor=self.did, action=DECISION_AUDIT, subject_id=record.id,
+            details={"consumer": caller, "offer": process.offer.id,
+                     "target": process.offer.target, "allowed": decision.allowed,
+                     "failedConstraint": decision.failed_constraint,
+                     "reason": decision.detail, "evidence": list(decision.evidence)})
 
     def _agreement_problem(self, process: cn.Agreed, provider_did: str) -> str | None:
         """Why a consumer must not verify this agreement (``None``: it may)."""
@@ -649,6 +673,20 @@ class NegotiationService(ProcessRecords):
             negotiation_id=record.id))
         await tx.append_audit(actor=self.did, action="agreement.stored", subject_id=record.id,
                               details={"agreement_id": agreement.id})
+        if record.role is StoreRole.PROVIDER:
+            await self._keep_evidence(tx, record, agreement.id, consumer)
+
+    async def _keep_evidence(self, tx: Transaction, record: NegotiationRecord,
+                             agreement_id: str, consumer: str) -> None:
+        """The credentials the (last, allowing) decision relied on, kept with the agreement."""
+        for event in reversed(await tx.list_audit(subject_id=record.id, limit=1000)):
+            if event.action == DECISION_AUDIT and event.details.get("allowed"):
+                evidence = event.details.get("evidence") or []
+                if evidence:
+                    await tx.put_agreement_evidence(AgreementEvidence(
+                        agreement_id=agreement_id, consumer_did=consumer,
+                        evidence={"credentials": evidence}))
+                return
 
 
 def _resolver_of(app: web.Application) -> DIDResolver:

@@ -8,19 +8,26 @@ offer id it knows, and it sends its own copy of the offer. So the decision re-ch
    drop the seven-day limit from its copy and get an agreement without it — the agreement is
    built from the requested offer);
 3. the published policy allows this consumer now (``PolicyGate.evaluate``: allow-list, time
-   windows; unknown constraints fail closed), naming the failing constraint when it does not.
+   windows, the credentials it proved — ``connector.dcp`` fetches them from its credential
+   service with the access token its request carried — trusted per the node's registry;
+   unknown constraints fail closed), naming the failing constraint when it does not.
+
+An allowing decision carries the evidence (the credentials' digests and status entries), which
+the negotiation audits and keeps with the agreement for the policy monitor.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from connector.dcp.context import evidence_of, for_offer, requester_context
 from connector.dsp.messages import MessageOffer
 from connector.dsp.negotiation_service import Decision
 from connector.dsp.process import TerminationKind
-from connector.policy_gate import EvaluationContext, PolicyGate
+from connector.participant_auth import VerifiedCaller
+from connector.policy_gate import PolicyGate
 from connector.store import Store
 
 _IGNORED = ("@context", "target")
@@ -43,12 +50,16 @@ def same_rules(requested: MessageOffer, published: dict[str, Any]) -> bool:
 class GatedOffers:
     """``PolicyDecision`` backed by the published offers and the node's ``PolicyGate``."""
 
-    def __init__(self, store: Store, gate: PolicyGate, clock: Callable[[], datetime]) -> None:
+    def __init__(self, store: Store, gate: PolicyGate, clock: Callable[[], datetime],
+                 facts: Mapping[Any, Any] | None = None) -> None:
+        """``facts``: where role proofs and trust come from (the app; none: no credentials)."""
         self._store = store
         self._gate = gate
         self._clock = clock
+        self._facts: Mapping[Any, Any] = facts if facts is not None else {}
 
-    async def decide(self, offer: MessageOffer, consumer_did: str) -> Decision:
+    async def decide(self, offer: MessageOffer, consumer_did: str, *,
+                     caller: VerifiedCaller | None = None) -> Decision:
         async with self._store.read() as reader:
             record = await reader.get_offer(offer.id)
             asset = await reader.get_asset(record.asset_id) if record is not None else None
@@ -64,14 +75,16 @@ class GatedOffers:
             return Decision(False, failed_constraint="offer",
                             detail=f"the requested offer differs from offer {offer.id} as "
                                    "published; request it unchanged")
-        verdict = self._gate.evaluate(record.offer,
-                                      EvaluationContext(consumer_did, self._clock()))
+        context, proof = await requester_context(self._facts, caller, consumer_did,
+                                                 [record.offer], self._clock())
+        verdict = self._gate.evaluate(record.offer, for_offer(context, record.offer))
         if verdict.allowed:
-            return Decision(True)
+            return Decision(True, evidence=tuple(evidence_of(proof.credentials)))
         constraint = verdict.failed_constraint
         if constraint and verdict.left_operand:
             constraint = f"{constraint} ({verdict.left_operand})"
         detail = verdict.reason + (f"; missing: {verdict.missing}" if verdict.missing else "")
+        detail += proof.note()
         return Decision(False, reason_kind=TerminationKind.POLICY,
                         failed_constraint=constraint, detail=detail)
 

@@ -8,20 +8,33 @@ Who is calling: ``connector.participant_auth`` (a self-issued token bound to the
 checked by the same ``inbound.authenticate`` the negotiation endpoints use (resolver,
 audience = our DID, replay cache, public base URL). A missing or invalid token is a 401 with a
 ``CatalogError`` body (code ``unauthorized``).
+
+What the caller may see depends on the roles it proves: when its token carries a DCP access
+token, the offers' credential types are fetched from its credential service
+(``connector.dcp``) and the offers are evaluated against them and the node's trust registry.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
-from connector.dsp.catalog import CatalogView, build_catalog, build_dataset
+from connector.dcp.context import requester_context
+from connector.dsp.catalog import (
+    CatalogView,
+    OfferedAsset,
+    build_catalog,
+    build_dataset,
+    offered_asset,
+    offered_assets,
+)
 from connector.dsp.errors import Area, ErrorCode, ProtocolError
-from connector.dsp.inbound import authenticate, too_large
+from connector.dsp.inbound import CALLER, authenticate, too_large
 from connector.dsp.messages import CatalogError, CatalogRequestMessage, MessageError, parse_as
+from connector.dsp.negotiation_service import service_of
 from connector.participant_auth import ParticipantAuthError
 from connector.policy_gate import POLICY_GATE, PolicyGate
 
@@ -48,6 +61,15 @@ def _view(request: web.Request) -> CatalogView:
     )
 
 
+def _offers(items: list[OfferedAsset]) -> list[dict[str, Any]]:
+    return [offer for item in items for offer in item.offers]
+
+
+def _now(request: web.Request) -> datetime:
+    """The node's clock (the DSP settings'), which tests and the demo may shift."""
+    return service_of(request.app).settings.clock()
+
+
 async def catalog_request(request: web.Request) -> web.Response:
     """``POST /catalog/request``: the catalog as the calling participant may see it."""
     from connector.app import STORE
@@ -71,8 +93,11 @@ async def catalog_request(request: web.Request) -> web.Response:
         return _catalog_error(400, "unsupported-filter",
                               ["this node supports no catalog filter; send none"])
     async with request.config_dict[STORE].read() as reader:
-        catalog = await build_catalog(reader, _view(request), caller, datetime.now(UTC),
-                                      request.config_dict[POLICY_GATE])
+        items = await offered_assets(reader)
+    # The role proof may query the caller's credential service: outside the read snapshot.
+    context, _ = await requester_context(
+        request.config_dict, request.get(CALLER), caller, _offers(items), _now(request))
+    catalog = build_catalog(items, _view(request), context, request.config_dict[POLICY_GATE])
     return web.json_response(catalog)
 
 
@@ -86,8 +111,11 @@ async def dataset_request(request: web.Request) -> web.Response:
         return _unauthorized(exc)
     dataset_id = request.match_info["id"]
     async with request.config_dict[STORE].read() as reader:
-        dataset = await build_dataset(reader, _view(request), dataset_id, caller,
-                                      datetime.now(UTC), request.config_dict[POLICY_GATE])
+        item = await offered_asset(reader, dataset_id)
+    context, _ = await requester_context(
+        request.config_dict, request.get(CALLER), caller,
+        _offers([item] if item is not None else []), _now(request))
+    dataset = build_dataset(item, _view(request), context, request.config_dict[POLICY_GATE])
     if dataset is None:
         return _catalog_error(404, "unknown-dataset", [f"no dataset {dataset_id!r}"])
     return web.json_response(dataset)

@@ -21,7 +21,7 @@ from aiohttp import web
 
 from connector.app import STORE
 from connector.dsp.errors import Area, ProtocolError
-from connector.dsp.inbound import answer_response, authenticate, read_inbound
+from connector.dsp.inbound import CALLER, answer_response, authenticate, read_inbound
 from connector.dsp.messages import (
     ContractAgreementMessage,
     ContractAgreementVerificationMessage,
@@ -86,7 +86,8 @@ def _endpoint(
                 UnexpectedTypeError("this endpoint creates a negotiation: send the initial "
                                     "message (with callbackAddress, without the other PID)"),
                 Area.NEGOTIATION)))
-        answer = await service_of(request.app).receive(caller, pid, message, set(roles))
+        answer = await service_of(request.app).receive(caller, pid, message, set(roles),
+                                                  verified=request.get(CALLER))
         return answer_response(answer)
 
     return handler

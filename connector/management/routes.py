@@ -13,10 +13,14 @@ Lists page by key (``paging``).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from aiohttp import web
 
-from connector.dsp.catalog import explain
+from connector.dcp.context import evidence_of, explained_context
+from connector.dcp.presentations import RoleProof
+from connector.dsp.catalog import explain_offers, offered_asset
+from connector.dsp.negotiation_service import service_of
 from connector.management import consumer
 from connector.management.assets import (
     AssetCreate,
@@ -179,11 +183,13 @@ async def explain_catalog(request: web.Request) -> web.Response:
         raise field_problem("dataset", "query parameter 'dataset' is required")
     if not participant.startswith("did:"):
         raise field_problem("participant", "query parameter 'participant' must be a DID")
-    now = datetime.now(UTC)
+    now = service_of(request.app).settings.clock()
     async with _store(request).read() as reader:
-        decisions = await explain(reader, dataset, participant, now, _gate(request))
-    if decisions is None:
+        item = await offered_asset(reader, dataset)
+    if item is None:
         raise not_found("dataset", dataset)
+    context, proof = await explained_context(request.config_dict, participant, item.offers, now)
+    decisions = explain_offers(item, context, _gate(request))
     visible = any(decision.allowed for _, decision in decisions)
     return web.json_response({
         "dataset": dataset,
@@ -192,7 +198,18 @@ async def explain_catalog(request: web.Request) -> web.Response:
         "visible": visible,
         "offers": [{"offerId": offer_id, **decision.to_json()}
                    for offer_id, decision in decisions],
+        "roleProof": _proof_json(proof),
     })
+
+
+def _proof_json(proof: RoleProof | None) -> dict[str, Any]:
+    """What explain knew of the participant's credentials, and where from."""
+    if proof is None:
+        return {"source": "none", "credentials": [],
+                "note": "no presentation from this participant is cached: credentials it "
+                        "would prove in a request are not known here"}
+    return {"source": "cached presentation" if proof.cached else "none needed",
+            "credentials": evidence_of(proof.credentials), "problems": list(proof.problems)}
 
 
 def add_routes(app: web.Application) -> None:

@@ -326,7 +326,8 @@ async def test_policy_refusal_terminates_with_a_typed_reason(pair: Pair) -> None
 
 async def test_custom_policy_names_the_failed_constraint(tmp_path: Path) -> None:
     class NoPurpose:
-        async def decide(self, offer: m.MessageOffer, consumer_did: str) -> Decision:
+        async def decide(self, offer: m.MessageOffer, consumer_did: str,
+                     **_: object) -> Decision:
             return Decision(False, failed_constraint="UsagePurpose",
                             detail="purpose cx.circular.dpp:1 required")
 
@@ -351,7 +352,8 @@ async def test_outbox_retries_while_the_consumer_is_down(tmp_path: Path) -> None
     entered, gate = asyncio.Event(), asyncio.Event()
 
     class Gated:
-        async def decide(self, offer: m.MessageOffer, consumer_did: str) -> Decision:
+        async def decide(self, offer: m.MessageOffer, consumer_did: str,
+                     **_: object) -> Decision:
             entered.set()
             await gate.wait()
             return Decision(True)

@@ -64,7 +64,8 @@ def edr_hook(agreement: AgreementRecord, consumer_did: str) -> dict[str, Any]:
 class RefuseOneAsset:
     """The provider's decision: allow every offer except those for ``REFUSED_ASSET``."""
 
-    async def decide(self, offer: m.MessageOffer, consumer_did: str) -> Decision:
+    async def decide(self, offer: m.MessageOffer, consumer_did: str,
+                     **_: object) -> Decision:
         if offer.target == REFUSED_ASSET:
             return Decision(False, failed_constraint="bpc-policy:participantDid",
                             detail="not a certified recycler")
