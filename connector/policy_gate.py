@@ -44,10 +44,12 @@ POLICY_GATE = web.AppKey("policy_gate", PolicyGate)
 """The engine a node's routes use; ``add_routes`` installs a default one if none is set."""
 
 
-def is_in_force(agreement_policy: Any, agreement_start: datetime, now: datetime) -> bool:
-    """Whether an agreement still lets its assignee use the data at ``now`` (data plane,
-    agreement watch, refresh)."""
-    return _engine_is_in_force(agreement_policy, agreement_start, now)
+def is_in_force(agreement_policy: Any, agreement_start: datetime, now: datetime, *,
+                access_count: int = 0) -> bool:
+    """Whether an agreement still lets its assignee use the data at ``now``, one more time
+    after ``access_count`` uses (data plane, agreement watch, refresh)."""
+    return _engine_is_in_force(agreement_policy, agreement_start, now,
+                               access_count=access_count)
 
 
 __all__ = [

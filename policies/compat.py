@@ -38,9 +38,10 @@ class PolicyEngine:
         return parse_policy(policy)
 
     def is_in_force(self, agreement_policy: Any, agreement_start: datetime,
-                    now: datetime) -> bool:
-        """Whether an agreement still lets its assignee use the data at ``now``."""
-        return is_in_force(agreement_policy, agreement_start, now)
+                    now: datetime, *, access_count: int = 0) -> bool:
+        """Whether an agreement still lets its assignee use the data at ``now`` (one more
+        time, after ``access_count`` uses)."""
+        return is_in_force(agreement_policy, agreement_start, now, access_count=access_count)
 
 
 def expand_left_operand(term: str, policy: Mapping[str, Any]) -> str:

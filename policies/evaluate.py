@@ -160,12 +160,14 @@ def refusal(exc: PolicyError) -> Decision:
 
 
 def is_in_force(agreement_policy: Policy | Mapping[str, Any], agreement_start: datetime,
-                now: datetime) -> bool:
+                now: datetime, *, access_count: int = 0) -> bool:
     """Whether a concluded agreement still lets its assignee use the data at ``now``.
 
     The participant is the agreement's own (single) ``assignee``; an agreement without one is
     not in force. Evaluated in policy-monitor mode: time windows, counts and participant
     constraints are re-checked, claims proven at negotiation are taken as still holding.
+    ``access_count``: uses so far; an ``odrl:count`` limit is "in force" while one more use
+    is allowed.
     """
     try:
         model = agreement_policy if isinstance(agreement_policy, Policy) else parse_policy(
@@ -174,7 +176,8 @@ def is_in_force(agreement_policy: Policy | Mapping[str, Any], agreement_start: d
         return False
     if not model.assignee or len(model.assignee) != 1:
         return False
-    context = EvaluationContext(model.assignee[0], now, agreement_start, monitor=True)
+    context = EvaluationContext(model.assignee[0], now, agreement_start, monitor=True,
+                                access_count=access_count)
     return evaluate(model, context).allowed
 
 

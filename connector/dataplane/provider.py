@@ -44,9 +44,11 @@ from connector.dsp import transfer as tp
 from connector.dsp.agreements import why_agreement_ended
 from connector.dsp.messages import TransferState
 from connector.dsp.process import TerminationKind, TerminationReason
+from connector.policy_gate import is_in_force
 from connector.store import (
     AgreementRecord,
     AgreementTermination,
+    AgreementUsage,
     AlreadyExists,
     Reader,
     Role,
@@ -141,17 +143,50 @@ class DataPlane:
             ended = await self._agreement_ended(reader, record.agreement_id, now)
             transfer = (await reader.get_transfer(record.transfer_id)
                         if record.transfer_id else None)
-            if ended is None:
-                if transfer is None or transfer.state != TransferState.STARTED:
-                    state = transfer.state if transfer else "unknown"
-                    raise Refusal(403, RefusalCode.TRANSFER_NOT_STARTED,
-                                  f"the transfer is {state}, not STARTED")
+            started = transfer is not None and transfer.state == TransferState.STARTED
+            if ended is None and started:
                 document = await asset_content(reader, asset)
+        if ended is None and not started:
+            state = transfer.state if transfer else "unknown"
+            detail = f"the transfer is {state}, not STARTED"
+            await self._audit("dataplane.refused", record,
+                              {"asset": asset_id, "reason": detail})
+            raise Refusal(403, RefusalCode.TRANSFER_NOT_STARTED, detail)
+        if ended is None:
+            ended = await self._count_use(record, asset_id, now)
+        else:
+            await self._audit("dataplane.refused", record, {"asset": asset_id, "reason": ended})
         if ended is not None:
             await self.end_agreement(record.agreement_id, ended)
             raise Refusal(403, RefusalCode.AGREEMENT_ENDED, ended)
-        await self._audit("dataplane.served", record, {"asset": asset_id})
         return document
+
+    async def _count_use(self, record: TokenRecord, asset_id: str, now: datetime) -> str | None:
+        """Count this fetch against the agreement (``odrl:count``) and audit it, in one
+        transaction that locks the agreement's counter, so two concurrent fetches cannot both
+        take the last permitted use. Returns why the agreement is spent instead, if it is."""
+        async with self._store.transaction() as tx:
+            usage = await tx.get_agreement_usage(record.agreement_id, for_update=True)
+            uses = usage.access_count if usage is not None else 0
+            agreement = await tx.get_agreement(record.agreement_id)
+            if agreement is None or not is_in_force(agreement.agreement, agreement.signed_at,
+                                                    now, access_count=uses):
+                await tx.append_audit(
+                    actor=record.consumer_did, action="dataplane.refused",
+                    subject_id=record.transfer_id or record.agreement_id,
+                    details={"asset": asset_id, "jti": record.jti,
+                             "agreement": record.agreement_id, "uses": uses,
+                             "reason": "count-spent"})
+                return f"the agreement's permitted number of uses is spent ({uses} so far)"
+            await tx.put_agreement_usage(
+                replace(usage, access_count=uses + 1, last_access_at=now) if usage is not None
+                else AgreementUsage(agreement_id=record.agreement_id, access_count=1,
+                                    last_access_at=now))
+            await tx.append_audit(actor=record.consumer_did, action="dataplane.served",
+                                  subject_id=record.transfer_id or record.agreement_id,
+                                  details={"asset": asset_id, "jti": record.jti,
+                                           "agreement": record.agreement_id, "use": uses + 1})
+        return None
 
     def _verified_claims(self, token: str | None, asset_id: str, now: datetime) -> AccessClaims:
         """The claims of a token valid for ``asset_id`` now, else the refusal to answer."""

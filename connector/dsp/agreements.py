@@ -2,7 +2,8 @@
 
 An agreement ends when the provider terminates it (``AgreementTermination``), when its
 ``not_after`` passes, or when its policy's usage window closes (``policy_gate.is_in_force``:
-``elapsedTime P7D``, Catena-X ``DataUsageEndDurationDays``…), all judged at the caller's clock.
+``elapsedTime P7D``, Catena-X ``DataUsageEndDurationDays``…) or its ``odrl:count`` of uses is
+spent (``AgreementUsage``, counted by the data plane), all judged at the caller's clock.
 """
 
 from __future__ import annotations
@@ -23,7 +24,11 @@ async def why_agreement_ended(
         return f"the provider terminated the agreement{reason}"
     if agreement.not_after is not None and agreement.not_after <= now:
         return "the agreement has expired"
-    if not is_in_force(agreement.agreement, agreement.signed_at, now):
+    usage = await reader.get_agreement_usage(agreement.id)
+    uses = usage.access_count if usage is not None else 0
+    if not is_in_force(agreement.agreement, agreement.signed_at, now, access_count=uses):
+        if uses and is_in_force(agreement.agreement, agreement.signed_at, now):
+            return f"the agreement's permitted number of uses is spent ({uses} so far)"
         return "the agreement is no longer in force (its usage window has closed)"
     return None
 
