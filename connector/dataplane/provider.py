@@ -171,13 +171,13 @@ class DataPlane:
             agreement = await tx.get_agreement(record.agreement_id)
             if agreement is None or not is_in_force(agreement.agreement, agreement.signed_at,
                                                     now, access_count=uses):
+                spent = f"the agreement's permitted number of uses is spent ({uses} so far)"
                 await tx.append_audit(
                     actor=record.consumer_did, action="dataplane.refused",
                     subject_id=record.transfer_id or record.agreement_id,
                     details={"asset": asset_id, "jti": record.jti,
-                             "agreement": record.agreement_id, "uses": uses,
-                             "reason": "count-spent"})
-                return f"the agreement's permitted number of uses is spent ({uses} so far)"
+                             "agreement": record.agreement_id, "uses": uses, "reason": spent})
+                return spent
             await tx.put_agreement_usage(
                 replace(usage, access_count=uses + 1, last_access_at=now) if usage is not None
                 else AgreementUsage(agreement_id=record.agreement_id, access_count=1,
