@@ -36,6 +36,7 @@ from typing import Any
 
 from policies.context import EvaluationContext
 from policies.errors import PolicyError, UnsupportedPolicy
+from policies.namespaces import CX_POLICY_CONTEXT, DSP_ODRL_PROFILE
 from policies.odrl import (
     AtomicConstraint,
     Constraint,
@@ -159,6 +160,20 @@ def refusal(exc: PolicyError) -> Decision:
     return Decision(False, exc.path or None, f"policy {verb}: {exc}", code)
 
 
+#: The context an agreement without its own ``@context`` is read in. A DSP agreement message
+#: carries the DSP context at its root, and our agreements are made from offers written in
+#: the DSP ODRL profile plus the Catena-X policy context (``policies.defaults``); stored
+#: without the root, its compact Catena-X terms (``FrameworkAgreement``…) would otherwise be
+#: unknown, and every such agreement would fail closed as "not in force".
+AGREEMENT_PROFILE_CONTEXT = (DSP_ODRL_PROFILE, CX_POLICY_CONTEXT)
+
+
+def _profile_context(policy: Any) -> Any:
+    if isinstance(policy, Mapping) and "@context" in policy:
+        return None
+    return list(AGREEMENT_PROFILE_CONTEXT)
+
+
 def is_in_force(agreement_policy: Policy | Mapping[str, Any], agreement_start: datetime,
                 now: datetime, *, access_count: int = 0) -> bool:
     """Whether a concluded agreement still lets its assignee use the data at ``now``.
@@ -171,7 +186,7 @@ def is_in_force(agreement_policy: Policy | Mapping[str, Any], agreement_start: d
     """
     try:
         model = agreement_policy if isinstance(agreement_policy, Policy) else parse_policy(
-            agreement_policy)
+            agreement_policy, context=_profile_context(agreement_policy))
     except (PolicyError, TypeError, ValueError):
         return False
     if not model.assignee or len(model.assignee) != 1:

@@ -13,6 +13,7 @@ from vocab.contexts_bundle import (
     DID_V1,
     ED25519_2020_V1,
     MULTIKEY_V1,
+    ROLES_CONTEXT_V1,
     known_context_urls,
 )
 from vocab.loader import ContextNotAllowed, document_loader
@@ -26,6 +27,7 @@ __all__ = [
     "DID_V1",
     "ED25519_2020_V1",
     "MULTIKEY_V1",
+    "ROLES_CONTEXT_V1",
     "ContextNotAllowed",
     "document_loader",
     "known_context_urls",

@@ -23,6 +23,8 @@ DID_V1 = "https://www.w3.org/ns/did/v1"
 #: for every term this project defines; the node never dereferences it (the loader serves it).
 BATTERY_CONTEXT_V1 = "https://w3id.org/battery-passport-connector/battery/v1"
 BATTERY_VOCAB = "https://w3id.org/battery-passport-connector/vocab#"
+#: Catena-X role credentials (Membership, DataExchangeGovernance, Dismantler, BPN) in VCDM 2.0.
+ROLES_CONTEXT_V1 = "https://w3id.org/battery-passport-connector/roles/v1"
 
 
 @cache

@@ -9,21 +9,27 @@ Access levels are the data categories of DESIGN.md's table, because they — not
 regulation's four annex groups in ``vocab.access.AccessLevel`` — decide who may read and hence
 the default policy. ``public`` ("general & technical") needs no contract: the asset is marked
 public, gets no stored offer, and the catalog shows it with an open ``use`` offer. Every other
-level is restricted; when the request names ``allowedParticipants`` the node creates the
-default policy and offer for the level in the same transaction (``default_policy``):
+level is restricted and gets a default policy and offer in the same transaction. Without
+``allowedParticipants`` it is the Catena-X policy of ``policies.defaults`` (``role_policy``):
+readers prove their role with credentials (DCP presentations, ``connector.dcp``) from issuers
+the node's trust registry trusts:
 
-========================  =====================================================
-level                     default policy
-========================  =====================================================
-``sustainability``        allow-list, ``odrl:elapsedTime lteq P90D``
-``provenance``            allow-list, ``odrl:elapsedTime lteq P90D``
-``performance-health``    allow-list, ``odrl:elapsedTime lteq P30D``
-``dismantling-safety``    allow-list, ``odrl:elapsedTime lteq P7D``
-========================  =====================================================
+========================  ==============================================================
+level                     default policy (all: ``FrameworkAgreement DataExchangeGovernance``,
+                          ``UsagePurpose cx.circular.dpp:1``, ``DataUsageEndDurationDays``)
+========================  ==============================================================
+``sustainability``        Membership, 90 days
+``provenance``            Membership, FrameworkAgreement traceability, 90 days
+``performance-health``    Membership, FrameworkAgreement circulareconomy, 30 days
+``dismantling-safety``    a DismantlerCredential (``vehicleDismantle``), 7 days, and a
+                          ``delete`` duty when the 7 days are over
+========================  ==============================================================
 
-The allow-list (``bpc-policy:participantDid isAnyOf``) stands in for role credentials
-("certified recycler") until presentations are checked at the catalog; the duration is the
-agreement's lifetime, enforced later by ``policy_gate.is_in_force``.
+``"defaultPolicy": "none"`` creates no offer (the operator attaches its own policies).
+With ``allowedParticipants`` (partners known by DID, no credentials needed) it is the
+allow-list (``bpc-policy:participantDid isAnyOf``) with ``odrl:elapsedTime lteq`` P90D, P90D,
+P30D and P7D respectively (``default_policy``). Either way the duration is the agreement's
+lifetime, enforced by ``policy_gate.is_in_force``.
 
 Deleting: the store keeps no delete for assets (offers and agreements refer to them), so
 ``DELETE`` *withdraws* an asset (``withdrawnAt``): it disappears from every listing, the
@@ -43,6 +49,7 @@ from connector.problems import FieldError, ProblemDetails, ProblemError, invalid
 from connector.store import AssetRecord, OfferRecord, PolicyRecord, new_id
 from connector.store.base import Reader, Transaction
 from connector.store.records import BatteryRecord, CredentialRecord
+from policies.defaults import default_policy as cx_default_policy
 
 
 class DataCategory(StrEnum):
@@ -107,6 +114,9 @@ class AssetCreate(_Body):
     allowed_participants: list[Did] | None = Field(
         None, alias="allowedParticipants", min_length=1
     )
+    #: ``roles`` (default): the level's credential-based default offer unless an allow-list is
+    #: named; ``none``: no default offer (the operator attaches its own policies).
+    default_policy: Literal["roles", "none"] = Field("roles", alias="defaultPolicy")
 
     @field_validator("battery_did")
     @classmethod
@@ -159,6 +169,16 @@ def default_policy(level: DataCategory, allowed: list[str], policy_id: str) -> d
             ]}],
         }],
     }
+
+
+def role_policy(level: DataCategory, policy_id: str) -> dict[str, Any]:
+    """The Catena-X default of a restricted level for readers proven by credentials
+    (``policies.defaults``): e.g. dismantling data for a trusted DismantlerCredential holder
+    that also holds the data-exchange governance credential, for the battery-passport purpose,
+    for seven days, deleted at the end."""
+    policy = cx_default_policy(level.value, policy_id)
+    assert policy is not None  # only public data has none
+    return policy
 
 
 def public_offer(asset_id: str) -> dict[str, Any]:
@@ -263,9 +283,12 @@ async def create_asset(
     await tx.append_audit(actor="operator", action="asset.created", subject_id=asset_id,
                           details={"accessLevel": body.access_level.value})
     offer = None
-    if body.allowed_participants:
+    if not public and (body.allowed_participants or body.default_policy == "roles"):
         policy_id = new_id()
-        policy = default_policy(body.access_level, body.allowed_participants, policy_id)
+        if body.allowed_participants:
+            policy = default_policy(body.access_level, body.allowed_participants, policy_id)
+        else:
+            policy = role_policy(body.access_level, policy_id)
         gate.check(policy)  # our own default must be one the gate understands
         await tx.put_policy(PolicyRecord(id=policy_id, policy=policy))
         offer_id = new_id()

@@ -123,7 +123,11 @@ async def test_public_and_inline_assets(api: Api) -> None:
     inline = await api.ok("POST", "/management/assets", 201, json=asset_body(
         batteryDid=OTHER_BATTERY, dataSource={"kind": "inline", "data": {}},
     ))
-    assert inline["batteryDid"] == OTHER_BATTERY and inline["defaultOffer"] is None
+    assert inline["batteryDid"] == OTHER_BATTERY
+    # without an allow-list, a restricted level is offered to role-credential holders
+    constraint = json.dumps(inline["defaultOffer"]["offer"]["permission"])
+    assert "Dismantler" in constraint and "cx.circular.dpp:1" in constraint
+    assert inline["defaultOffer"]["offer"]["permission"][0]["duty"][0]["action"] == "delete"
 
 
 async def test_policy_and_offer_round_trip_and_delete_rules(api: Api) -> None:
