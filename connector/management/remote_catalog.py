@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from connector.app import HTTP_CLIENT, IDENTITY
 from connector.dsp.client import Delivery, DspClient, join_url
 from connector.dsp.messages import CatalogRequestMessage, MessageOffer
+from connector.dsp.negotiation_service import dsp_state
 from connector.participant_auth import RequestSigner
 from connector.problems import ProblemDetails, ProblemError
 from credentials.did_web import did_web_from_url
@@ -49,7 +50,13 @@ def _counterparty_error(address: str, delivery: Delivery, detail: str) -> Proble
 
 async def fetch_catalog(app: web.Application, address: str, provider_did: str) -> dict[str, Any]:
     """The provider's DSP ``Catalog`` JSON as it answered; 502 problems when it did not."""
-    client = DspClient(app[HTTP_CLIENT], RequestSigner(app[IDENTITY].signing_key))
+    from connector.dcp.access_tokens import ACCESS_TOKENS
+
+    tokens = app.get(ACCESS_TOKENS)  # DCP: the provider may ask our wallet for role proofs
+    clock = dsp_state(app).settings.clock  # the node's clock, which the provider checks iat by
+    client = DspClient(app[HTTP_CLIENT], RequestSigner(
+        app[IDENTITY].signing_key, clock,
+        access_tokens=tokens.for_verifier if tokens else None))
     url = join_url(address, "catalog/request")
     delivery = await client.post(url, CatalogRequestMessage().to_json(), audience=provider_did)
     if delivery.status == 0:
