@@ -99,7 +99,8 @@ async def provider(tmp_path: Path) -> AsyncIterator[Provider]:
         p.ids["dismantling"] = restricted["id"]
         p.ids["dismantling-offer"] = restricted["defaultOffer"]["id"]
         expired = await p.manage("POST", "/management/assets", json=asset(
-            "State of health", "performance-health", id="urn:bpc:a:health"))
+            "State of health", "performance-health", id="urn:bpc:a:health",
+            defaultPolicy="none"))
         policy = await p.manage("POST", "/management/policies", json={"policy": {
             "permission": [{"action": "use", "constraint": [
                 {"leftOperand": "odrl:dateTime", "operator": "lteq",
@@ -108,7 +109,8 @@ async def provider(tmp_path: Path) -> AsyncIterator[Provider]:
                                json={"assetId": expired["id"], "policyId": policy["id"]})
         p.ids["health"], p.ids["health-offer"] = expired["id"], offer["id"]
         p.ids["unoffered"] = (await p.manage("POST", "/management/assets", json=asset(
-            "Provenance", "provenance", id="urn:bpc:a:provenance")))["id"]
+            "Provenance", "provenance", id="urn:bpc:a:provenance",
+            defaultPolicy="none")))["id"]
         yield p
 
 

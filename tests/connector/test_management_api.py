@@ -131,7 +131,8 @@ async def test_public_and_inline_assets(api: Api) -> None:
 
 
 async def test_policy_and_offer_round_trip_and_delete_rules(api: Api) -> None:
-    asset = await api.ok("POST", "/management/assets", 201, json=asset_body())
+    asset = await api.ok("POST", "/management/assets", 201,
+                         json=asset_body(defaultPolicy="none"))
     policy = await api.ok("POST", "/management/policies", 201, json={
         "id": "urn:bpc:policy:recyclers",
         "policy": {"permission": [{"action": "use", "constraint": [
@@ -149,7 +150,8 @@ async def test_policy_and_offer_round_trip_and_delete_rules(api: Api) -> None:
     assert body["offers"] == [offer["id"]]
     assert await api.snapshot() == before
 
-    unused = await api.ok("POST", "/management/assets", 201, json=asset_body())
+    unused = await api.ok("POST", "/management/assets", 201,
+                          json=asset_body(defaultPolicy="none"))
     async with api.request("DELETE", f"/management/assets/{unused['id']}") as response:
         assert response.status == 204
     async with api.request("GET", f"/management/assets/{unused['id']}") as response:
@@ -225,6 +227,7 @@ async def test_unknown_fields_are_named(api: Api, path: str, body: Any, field: s
     ("/management/assets", asset_body(accessLevel="public", allowedParticipants=[RECYCLER]),
      "allowedParticipants"),
     ("/management/assets", asset_body(allowedParticipants=["nobody"]), "allowedParticipants[0]"),
+    ("/management/assets", asset_body(defaultPolicy="sometimes"), "defaultPolicy"),
     ("/management/assets", {k: v for k, v in asset_body().items() if k != "title"}, "title"),
     ("/management/policies", {"policy": {"permission": [{"action": "use", "constraint": [
         {"leftOperand": "spatial", "operator": "eq", "rightOperand": "EU"}]}]}},
