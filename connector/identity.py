@@ -18,7 +18,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 
@@ -48,6 +48,10 @@ class NodeIdentity:
     signing_key: Ed25519Key
     #: The id under which the keystore holds the key (always the did:key form).
     stored_key_id: str
+    #: The node's public origin (``config.public_base_url``); for did:web it puts the DCP
+    #: ``CredentialService`` (``<base>/dcp``) into the DID document. A did:key document is
+    #: fixed by the key and lists no services, so DCP role proofs need a did:web node.
+    public_base_url: str | None = None
 
     @property
     def verification_method(self) -> str:
@@ -61,7 +65,16 @@ class NodeIdentity:
         """
         if self.did.startswith("did:key:"):
             return resolve_did_key(self.did)
-        return build_did_document(self.did, [self.signing_key.public_key])
+        return build_did_document(self.did, [self.signing_key.public_key],
+                                  service=self.services())
+
+    def services(self) -> list[dict[str, Any]]:
+        """The DID document's ``service`` entries: the DCP credential service, for verifiers
+        to query this node's wallet (``connector.dcp.credential_service``)."""
+        if self.public_base_url is None or self.did.startswith("did:key:"):
+            return []
+        return [{"id": f"{self.did}#credential-service", "type": "CredentialService",
+                 "serviceEndpoint": f"{self.public_base_url.rstrip('/')}/dcp"}]
 
 
 def keystore_dir(config: NodeConfig) -> Path:
@@ -91,7 +104,8 @@ def load_identity(
     if config.identity == "did:key":
         return NodeIdentity(stored.controller, stored, stored.key_id)
     did = config.did_web
-    return NodeIdentity(did, Ed25519Key(stored.seed, f"{did}#key-1"), stored.key_id)
+    return NodeIdentity(did, Ed25519Key(stored.seed, f"{did}#key-1"), stored.key_id,
+                        config.public_base_url)
 
 
 def _node_key(keystore: Keystore) -> Ed25519Key:
@@ -131,6 +145,8 @@ class _OwnDocumentFetcher:
 def node_verifier(
     identity: NodeIdentity, session: aiohttp.ClientSession, *, allow_http_loopback: bool,
     status_fetcher: StatusListFetcher | None = None,
+    status_max_age_s: float = 300.0,
+    status_unavailable: Literal["fail", "warn"] = "fail",
 ) -> Verifier:
     """The verifier the node checks credentials and presentations with.
 
@@ -141,6 +157,7 @@ def node_verifier(
     """
     fetcher = HttpDIDFetcher(session, allow_http_loopback=allow_http_loopback)
     resolver = DIDResolver(web_fetcher=_OwnDocumentFetcher(identity, fetcher))
-    checker = (StatusChecker(status_fetcher, resolver=resolver)
+    checker = (StatusChecker(status_fetcher, resolver=resolver, max_age_s=status_max_age_s,
+                             on_unavailable=status_unavailable)
                if status_fetcher is not None else None)
     return Verifier(resolver, status_checker=checker)

@@ -289,8 +289,14 @@ async def outbox_ctx(app: web.Application) -> AsyncIterator[None]:
         raise RuntimeError("call connector.dsp.routes_negotiation.add_routes(app) first")
     assert isinstance(state, DspState)
     identity = app[IDENTITY]
+    from connector.dcp.access_tokens import ACCESS_TOKENS
+
+    # DCP: every message carries the access token to this node's credential service that
+    # its receiver (the verifier) may use to ask for this node's role credentials.
+    tokens = app.get(ACCESS_TOKENS)
     client = DspClient(app[HTTP_CLIENT],
-                       RequestSigner(identity.signing_key, state.settings.clock))
+                       RequestSigner(identity.signing_key, state.settings.clock,
+                                     access_tokens=tokens.for_verifier if tokens else None))
     worker = OutboxWorker(app[STORE], client, state.outbox_handlers, state.settings,
                           owner=await asyncio.to_thread(instance_name, app[CONFIG],
                                                         identity.did))

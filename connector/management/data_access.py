@@ -21,6 +21,7 @@ from connector.management.assets import _Body, not_found
 from connector.management.auth import require_operator
 from connector.problems import ProblemDetails, ProblemError, parse_body, read_json_object
 from connector.store import AlreadyExists
+from connector.usage.consumer import record_received
 
 
 class AgreementTerminate(_Body):
@@ -37,6 +38,8 @@ async def transfer_data(request: web.Request) -> web.Response:
         raise ProblemError(ProblemDetails(
             refused.status, refused.code, titles.get(refused.status, "Provider error"),
             refused.detail, {"transferId": transfer_id})) from None
+    # Kept until the agreement's delete duty falls due (connector.usage).
+    await record_received(request.app, transfer_id, pulled.body, pulled.content_type)
     headers = {"X-Bpc-Token-Refreshed": "true"} if pulled.refreshed else None
     return web.Response(body=pulled.body, content_type=pulled.content_type or
                         "application/octet-stream", headers=headers)
