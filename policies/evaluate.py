@@ -168,7 +168,8 @@ def refusal(exc: PolicyError) -> Decision:
 AGREEMENT_PROFILE_CONTEXT = (DSP_ODRL_PROFILE, CX_POLICY_CONTEXT)
 
 
-def _profile_context(policy: Any) -> Any:
+def agreement_context(policy: Any) -> Any:
+    """The context to read a stored agreement in (``None``: it carries its own)."""
     if isinstance(policy, Mapping) and "@context" in policy:
         return None
     return list(AGREEMENT_PROFILE_CONTEXT)
@@ -186,7 +187,7 @@ def is_in_force(agreement_policy: Policy | Mapping[str, Any], agreement_start: d
     """
     try:
         model = agreement_policy if isinstance(agreement_policy, Policy) else parse_policy(
-            agreement_policy, context=_profile_context(agreement_policy))
+            agreement_policy, context=agreement_context(agreement_policy))
     except (PolicyError, TypeError, ValueError):
         return False
     if not model.assignee or len(model.assignee) != 1:
@@ -361,10 +362,12 @@ def _short(iri: str) -> str:
 
 
 __all__ = [
+    "AGREEMENT_PROFILE_CONTEXT",
     "Decision",
     "DecisionCode",
     "DutyDue",
     "Unmet",
+    "agreement_context",
     "evaluate",
     "is_in_force",
     "refusal",

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from policies import EvaluationContext
-from policies.evaluate import evaluate
+from policies.evaluate import agreement_context, evaluate
 from policies.namespaces import DELETE
 
 
@@ -27,7 +27,8 @@ def delete_due_at(agreement_policy: Mapping[str, Any], participant_did: str,
     for moment in moments:
         context = EvaluationContext(participant_did=participant_did, now=moment,
                                     agreement_start=agreement_start, monitor=True)
-        decision = evaluate(agreement_policy, context)
+        decision = evaluate(agreement_policy, context,
+                            message_context=agreement_context(agreement_policy))
         if not decision.allowed:
             continue
         due = [duty.due_at for duty in decision.duties

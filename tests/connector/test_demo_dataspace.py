@@ -9,9 +9,10 @@ from pathlib import Path
 from rich.console import Console
 
 from connector.demo_dataspace import ShiftedClock, dataspace_act
+from connector.store import open_store
 
 
-async def test_the_recycler_gets_the_data_then_is_refused_after_seven_days(
+async def test_the_act_plays_roles_refusal_expiry_receipt_and_revocation(
     tmp_path: Path,
 ) -> None:
     out = io.StringIO()
@@ -19,8 +20,33 @@ async def test_the_recycler_gets_the_data_then_is_refused_after_seven_days(
     text = out.getvalue()
     assert ok, text
     assert "unexpected" not in text
-    assert "fetch again: 403 agreement-ended" in text
-    assert (tmp_path / "oem" / "node.db").is_file() and (tmp_path / "recycler").is_dir()
+    # The outcome, read back from the nodes' stores after they stopped.
+    oem = await open_store("sqlite:///" + str(tmp_path / "oem" / "node.db"),
+                           data_dir=tmp_path / "oem")
+    recycler = await open_store("sqlite:///" + str(tmp_path / "recycler" / "node.db"),
+                                data_dir=tmp_path / "recycler")
+    try:
+        async with oem.read() as reader:
+            agreements = await reader.list_agreements(limit=10)
+            receipts = await reader.list_deletion_receipts()
+            ended = [await reader.get_agreement_termination(a.id) for a in agreements]
+            decisions = [e for e in await reader.list_audit(limit=2000)
+                         if e.action == "negotiation.decided"]
+        async with recycler.read() as reader:
+            received = await reader.list_received_data()
+            wallet = await reader.list_wallet_credentials()
+    finally:
+        await oem.close()
+        await recycler.close()
+    assert len(agreements) == 2  # the workshop got none, nor the recycler after revocation
+    purged = [r for r in received if r.purged_at is not None]
+    assert len(received) == 2 and len(purged) == 1 and purged[0].data is None
+    assert [r.agreement_id for r in receipts] == [purged[0].agreement_id]
+    revoked = [t for t in ended if t is not None]
+    assert len(revoked) == 1 and "was revoked" in revoked[0].reason
+    assert [d.details["allowed"] for d in decisions].count(False) == 2
+    assert sorted(c.types[0] for c in wallet) == ["DataExchangeGovernanceCredential",
+                                                  "DismantlerCredential"]
 
 
 def test_the_shifted_clock_moves_only_forward_by_what_it_is_told() -> None:

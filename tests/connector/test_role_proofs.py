@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import pytest
@@ -184,11 +185,12 @@ async def test_a_participant_without_the_credential_is_refused_with_the_reason(
     assert negotiation["state"] == "TERMINATED"
     reason = str(negotiation.get("reason"))
     assert "DismantlerCredential" in reason
-    status, explained = await ds.oem.call(
-        "GET", f"/management/catalog/explain?dataset={ds.asset_id}"
-               f"&participant={ds.did(ds.stranger)}")
+    query = urlencode({"dataset": ds.asset_id, "participant": ds.did(ds.stranger)})
+    status, explained = await ds.oem.call("GET", f"/management/catalog/explain?{query}")
     assert status == 200 and explained["visible"] is False
     assert "DismantlerCredential" in str(explained["offers"])
+    assert explained["participant"] == ds.did(ds.stranger)
+    assert explained["roleProof"]["source"] == "cached presentation"
     async with ds.oem.node.app[STORE].read() as reader:
         audit = await reader.list_audit(limit=1000)
     denied = [e for e in audit if e.action == "negotiation.decided"]
