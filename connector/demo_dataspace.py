@@ -346,6 +346,16 @@ async def _revocation(act: _Act, certifier: Operator, oem: Operator, recycler: O
     act.expect(ended.get("state") == "TERMINATED", f"transfer after revocation: {ended}")
     act.say(f"OEM's policy monitor ends the running agreement: transfer {ended.get('state')} "
             f"({escape(_reason(ended))})")
+    agreement_id = str(negotiation.get("agreementId"))
+
+    async def receipt_recorded() -> bool:
+        _, receipts = await oem.call("GET",
+                                     f"/management/deletion-receipts?agreementId={agreement_id}")
+        return bool(receipts.get("items"))
+
+    act.expect(await _wait(receipt_recorded), "no receipt for the terminated agreement")
+    act.say("the agreement ended early, so the recycler's node purges that data too; the OEM "
+            "records its deletion receipt")
     again = await act.negotiate(recycler, oem, offer)
     act.expect(again.get("state") == "TERMINATED", f"negotiation after revocation: {again}")
     act.say(f"recycler asks again: {again.get('state')} ({escape(_reason(again))})")

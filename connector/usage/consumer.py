@@ -28,21 +28,24 @@ import base64
 import json
 import logging
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from connector.app import HTTP_CLIENT, IDENTITY, STORE
+from connector.dataplane.provider import AGREEMENT_ENDED
 from connector.dsp.client import join_url, origin_of
 from connector.dsp.negotiation_service import dsp_state
 from connector.participant_auth import RequestSigner
-from connector.store import ReceivedData, Store, new_id
+from connector.store import Reader, ReceivedData, Store, new_id
 from connector.usage.duties import delete_due_at
 from connector.usage.receipts import deletion_receipt
 
 log = logging.getLogger(__name__)
+
+_FOREVER = timedelta(days=365 * 100)
 
 RECEIPTS_PATH = "/usage/deletion-receipts"
 SEND_TIMEOUT = aiohttp.ClientTimeout(total=15, connect=5)
@@ -114,14 +117,16 @@ async def record_received(app: web.Application, transfer_id: str, body: bytes,
 # --- the purge watch ---------------------------------------------------------------------------
 
 
-async def purge_one(app: web.Application, transfer_id: str, now: datetime) -> bool:
+async def purge_one(app: web.Application, transfer_id: str, now: datetime, *,
+                    ended_early: bool = False) -> bool:
     """Purge one due row and sign its receipt, in one transaction; False if it was not due
-    (any more) when locked."""
+    (any more) when locked. ``ended_early``: the agreement ended before its delete duty fell
+    due (the provider terminated it), so the duty is due now."""
     identity = app[IDENTITY]
     async with app[STORE].transaction() as tx:
         row = await tx.get_received_data(transfer_id, for_update=True)
         if row is None or row.purged_at is not None or row.purge_at is None \
-                or row.purge_at > now:
+                or (row.purge_at > now and not ended_early):
             return False
         receipt = deletion_receipt(
             identity.signing_key, receipt_id=new_id(), provider_did=row.provider_did,
@@ -178,6 +183,19 @@ async def send_receipt(app: web.Application, row: ReceivedData) -> bool:
     return True
 
 
+async def _ended_early(reader: Reader, now: datetime) -> list[str]:
+    """Transfers whose data awaits a delete duty but whose agreement the provider ended
+    before it fell due (revoked certificate, termination): the agreement's end is now."""
+    waiting = await reader.list_received_data(due_by=now + _FOREVER, limit=ROUND_BATCH)
+    found = []
+    for row in waiting:
+        transfer = await reader.get_transfer(row.transfer_id)
+        if (transfer is not None and transfer.state == "TERMINATED"
+                and transfer.failed_constraint == AGREEMENT_ENDED):
+            found.append(row.transfer_id)
+    return found
+
+
 async def purge_round(app: web.Application) -> int:
     """One round of the watch: purge what is due, send what is unsent; how many changed."""
     store: Store = app[STORE]
@@ -185,6 +203,12 @@ async def purge_round(app: web.Application) -> int:
     changed = 0
     async with store.read() as reader:
         due = await reader.list_received_data(due_by=now, limit=ROUND_BATCH)
+        ended_early = await _ended_early(reader, now)
+    for transfer_id in ended_early:
+        try:
+            changed += await purge_one(app, transfer_id, now, ended_early=True)
+        except Exception:
+            log.exception("purging the data of transfer %s failed", transfer_id)
     for row in due:
         try:
             changed += await purge_one(app, row.transfer_id, now)
