@@ -68,8 +68,8 @@ def create_app(
     retries, clock); tests and embedders pass their own, the defaults are strict."""
     # Route modules read this module's AppKeys; see the module docstring.
     from connector import status_lists, usage, vcapi
-    from connector.dcp.context import role_proofs_ctx
     from connector.dataplane import routes as dataplane_routes
+    from connector.dcp.context import role_proofs_ctx
     from connector.dsp import routes_catalog, routes_negotiation, routes_transfer, routes_version
     from connector.dsp.negotiation_service import DspSettings
     from connector.dsp.outbox import outbox_ctx
@@ -77,6 +77,7 @@ def create_app(
     from connector.management import data_access
     from connector.management import routes as management_routes
     from connector.management import status as status_routes
+    from connector.policy_monitor import add_policy_monitor
 
     if dsp_settings is None:
         dsp_settings = DspSettings(
@@ -123,6 +124,7 @@ def create_app(
     routes_transfer.add_routes(app, transfer_settings)
     routes_version.add_routes(app)
     dataplane_routes.add_routes(app, watch_interval_s=config.watch_interval_s)
+    add_policy_monitor(app, config.watch_interval_s)
     app.cleanup_ctx.append(timeouts_ctx(timedelta(seconds=config.process_timeout_s),
                                         config.watch_interval_s))
     usage.install(app)  # received data, its purge watch, deletion receipts
@@ -189,6 +191,7 @@ async def verifier_ctx(app: web.Application) -> AsyncIterator[None]:
         app[IDENTITY], app[HTTP_CLIENT], allow_http_loopback=config.is_local,
         status_fetcher=status_fetcher(lists, app[HTTP_CLIENT],
                                       allow_http_loopback=config.is_local),
+        status_max_age_s=config.status_max_age_s, status_unavailable=config.status_unavailable,
     )
     checker = verifier.status_checker
     if isinstance(checker, StatusChecker):  # our own changes are seen at once, not after max age

@@ -17,6 +17,9 @@ from connector import __version__
 from connector.consumer_cli import register as register_consumer_commands
 from connector.keystore_cli import CliError, open_keystore
 from connector.passport_cli import passport_app
+from connector.trust_cli import register as register_trust_commands
+from connector.usage.cli import register as register_usage_commands
+from connector.wallet_cli import register as register_wallet_commands
 from credentials import (
     ISSUE_FORMATS,
     JWT,
@@ -48,6 +51,9 @@ app.add_typer(vc_app, name="vc")
 app.add_typer(bench_app, name="bench")
 app.add_typer(passport_app, name="passport")
 register_consumer_commands(app)
+register_usage_commands(app)
+register_trust_commands(app)
+register_wallet_commands(app)
 
 out = Console(emoji=False, highlight=False)
 err = Console(stderr=True, emoji=False, highlight=False)

@@ -121,6 +121,14 @@ class NodeConfig(BaseModel):
         default=86400.0, ge=0,
         description="How long after a consumer's delete duty falls due its deletion receipt "
                     "may take before the agreement is listed as overdue.")
+    status_max_age_s: float = Field(
+        default=300.0, ge=0,
+        description="How long a fetched status list (revocation, suspension) of another issuer "
+                    "is trusted before it is fetched again.")
+    status_unavailable: Literal["fail", "warn"] = Field(
+        default="fail",
+        description="A credential whose status list cannot be fetched fails verification "
+                    "('fail', the default) or passes with a warning ('warn').")
     presentation_cache_s: float = Field(
         default=300.0, ge=0,
         description="How long a consumer's verified presentation (DCP) is reused for the same "
@@ -164,10 +172,11 @@ class NodeConfig(BaseModel):
     def _upper_level(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("trusted_issuers", "trust_authorities")
+    @field_validator("trusted_issuers", "trust_authorities", mode="before")
     @classmethod
-    def _trust_seeds(cls, value: dict[str, list[str]], info: Any) -> dict[str, list[str]]:
-        # The rules (DID syntax, no generic types) live with the registry they protect.
+    def _trust_seeds(cls, value: Any, info: Any) -> Any:
+        # The rules (DID syntax, no generic types; JSON text from BPC_* variables) live with
+        # the registry they protect.
         from connector.trust_registry import check_trust_seeds
 
         return check_trust_seeds(info.field_name, value)

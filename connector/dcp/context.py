@@ -49,10 +49,8 @@ async def role_proofs_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def node_trust(app: web.Application | Mapping[Any, Any]) -> IssuerTrust:
     """The node's trust registry as the engine reads it (empty when none is installed)."""
-    try:
-        from connector.trust_registry import TRUST
-    except ImportError:  # TODO(integration): trust registry module lands in this change
-        return TrustList()
+    from connector.trust_registry import TRUST
+
     trust = app.get(TRUST) if hasattr(app, "get") else None
     return trust.current if trust is not None else TrustList()
 
