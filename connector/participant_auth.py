@@ -22,7 +22,11 @@ Why bind method, URL and body (like DPoP's ``htm``/``htu`` plus a body hash): a 
 from one DSP message must not authorise a different message, not even within its 60 seconds.
 Why ``authentication`` and not ``capabilityInvocation`` (DCP's choice): our own DID documents
 list the node key under both, and ``authentication`` is the relationship that means "proves it
-is the DID subject"; accepting DCP tokens is a later, separate step.
+is the DID subject".
+
+DCP's ``token`` claim (optional, a string): the caller's access token to its own credential
+service, which the receiver may use to fetch the caller's presentation (``connector.dcp``).
+``verify_caller`` returns it with the other claims (``VerifiedCaller.access_token``).
 
 Replay protection: an in-memory ``ReplayCache`` for a node on SQLite (one process owns the
 file), and ``StoreReplayCache`` on PostgreSQL, where several replicas may share the store: the

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from connector.app import IDENTITY, create_app
+from connector.app import IDENTITY, VERIFIER, create_app
 from connector.config import NodeConfig
 from connector.dcp.context import ROLE_PROOFS
 from connector.dcp.presentations import RoleProofs
@@ -199,3 +199,20 @@ async def test_nothing_is_asked_when_no_credential_is_needed(
         provider: RunningNode, foreign: Foreign) -> None:
     proof = await proofs(provider).prove(caller(foreign.did), frozenset())
     assert proof.credentials == () and proof.problems == () and foreign.queries == []
+
+
+async def test_status_lists_fail_closed_by_default_and_the_setting_relaxes_it(
+        provider: RunningNode, tmp_path: Path) -> None:
+    checker = provider.app[VERIFIER].status_checker
+    assert checker is not None and checker.on_unavailable == "fail"
+    port = free_port()
+    config = NodeConfig(public_base_url=f"http://127.0.0.1:{port}", data_dir=tmp_path / "warn",
+                        keystore_passphrase_env=PASSPHRASE_ENV, shutdown_timeout_s=1,
+                        operator_api_key="k" * 32, status_unavailable="warn",
+                        status_max_age_s=42)
+    async with running_node(config, create_app(config)) as relaxed:
+        checker = relaxed.app[VERIFIER].status_checker
+        assert checker is not None and checker.on_unavailable == "warn"
+        assert checker.max_age_s == 42
+    with pytest.raises(ValueError):
+        NodeConfig(public_base_url="http://127.0.0.1:1", status_unavailable="ignore")
