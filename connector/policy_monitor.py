@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from connector.background import periodic
-from connector.store import AgreementEvidence, Store
+from connector.store import AgreementEvidence, AlreadyExists, Store
 from credentials.status_list import REVOCATION, StatusChecker
 from credentials.verifier import ProblemType, Verifier
 
@@ -65,14 +65,16 @@ async def check_evidence(app: web.Application) -> int:
         async with store.read() as reader:
             page = await reader.list_agreement_evidence(after=after, limit=_PAGE)
         for evidence in page:
+            if await _ended(store, evidence.agreement_id, now):  # cheap: skip the status check
+                continue
             reason = await _revoked_reason(evidence, checker, verifier, now)
-            if reason is None or await _ended(store, evidence.agreement_id, now):
+            if reason is None:
                 continue
             try:
                 await data_plane_of(app).terminate_agreement(
                     evidence.agreement_id, actor=app[IDENTITY].did, reason=reason)
                 ended += 1
-            except Exception as exc:  # terminated meanwhile, or not ours: next round decides
+            except (LookupError, AlreadyExists) as exc:  # ended meanwhile, or not ours
                 log.info("agreement %s not terminated: %s", evidence.agreement_id, exc)
         if len(page) < _PAGE:
             return ended

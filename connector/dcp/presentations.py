@@ -148,6 +148,7 @@ class RoleProofs:
         clock: Callable[[], datetime],
         allow_http_loopback: bool,
         max_age_s: float = 300.0,
+        max_entries: int = 10_000,
     ) -> None:
         self._key = key
         self._session = session
@@ -157,6 +158,7 @@ class RoleProofs:
         self._max_age_s = max_age_s
         self._signer = RequestSigner(key, clock)
         self._cache: dict[tuple[str, frozenset[str]], _Entry] = {}
+        self._max_entries = max_entries
         #: Queries sent (not cache hits): what a test or benchmark reads to prove the cache.
         self.queries = 0
 
@@ -199,6 +201,7 @@ class RoleProofs:
                 entry.valid_until is None or now < entry.valid_until):
             return await self._still_valid(entry, now)
         pending: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._make_room()
         self._cache[key] = _Entry((), (), 0.0, None, pending)
         try:
             fresh = await self._query(caller.did, token, wanted, now)
@@ -209,6 +212,20 @@ class RoleProofs:
         finally:
             pending.set_result(None)
         return RoleProof(fresh.credentials, fresh.problems)
+
+    def _make_room(self) -> None:
+        """Keep the cache bounded: anyone with a DID (did:key costs nothing) can add entries.
+        Expired ones go first, then the oldest."""
+        if len(self._cache) < self._max_entries:
+            return
+        moment = time.monotonic()
+        for key in [k for k, e in self._cache.items() if e.pending is None and e.expires <= moment]:
+            del self._cache[key]
+        while len(self._cache) >= self._max_entries:
+            oldest = next((k for k, e in self._cache.items() if e.pending is None), None)
+            if oldest is None:
+                return
+            del self._cache[oldest]
 
     async def _still_valid(self, entry: _Entry, now: datetime) -> RoleProof:
         """A cached proof with each credential's status looked at again (warm cache)."""

@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from connector.app import IDENTITY, VERIFIER, create_app
+from connector.app import HTTP_CLIENT, IDENTITY, VERIFIER, create_app
 from connector.config import NodeConfig
 from connector.dcp.context import ROLE_PROOFS
 from connector.dcp.presentations import RoleProofs
+from connector.dsp.negotiation_service import dsp_state
 from connector.participant_auth import VerifiedCaller
 from connector.serve import RunningNode, running_node
 from credentials.did_key import key_from_seed
@@ -216,3 +217,21 @@ async def test_status_lists_fail_closed_by_default_and_the_setting_relaxes_it(
         assert checker.max_age_s == 42
     with pytest.raises(ValueError):
         NodeConfig(public_base_url="http://127.0.0.1:1", status_unavailable="ignore")
+
+
+async def test_the_proof_cache_stays_bounded(provider: RunningNode, foreign: Foreign) -> None:
+    domain = provider.app[IDENTITY].did
+    foreign.answer = lambda body, jti: response_of([foreign.presentation(jti, domain)])
+    bounded = RoleProofs(key=provider.app[IDENTITY].signing_key,
+                         session=provider.app[HTTP_CLIENT], verifier=provider.app[VERIFIER],
+                         clock=dsp_state(provider.app).settings.clock, allow_http_loopback=True,
+                         max_entries=2)
+    kinds = ["DataExchangeGovernanceCredential", "MembershipCredential", "BpnCredential"]
+    for kind in kinds:
+        await bounded.prove(caller(foreign.did), {kind})
+    assert bounded.queries == 3
+    # the first entry was evicted: asking again costs a query; the last one is still cached
+    await bounded.prove(caller(foreign.did), {kinds[-1]})
+    assert bounded.queries == 3
+    await bounded.prove(caller(foreign.did), {kinds[0]})
+    assert bounded.queries == 4
