@@ -11,3 +11,6 @@ Every node is both sides:
   it for the scopes its policies need, verifies the presentation and every credential in it,
   and caches the verified credentials per peer and scope until they expire.
 """
+
+DCP_CONTEXT = "https://w3id.org/dspace-dcp/v1.0/dcp.jsonld"
+"""The context of DCP messages (``PresentationQueryMessage``, ``PresentationResponseMessage``)."""

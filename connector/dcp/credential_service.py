@@ -43,6 +43,7 @@ from typing import Any, Literal
 from aiohttp import web
 
 from connector.app import IDENTITY, STORE
+from connector.dcp import DCP_CONTEXT
 from connector.dcp.access_tokens import AccessTokenError, access_tokens_ctx, verify_access_token
 from connector.dcp.wallet import presentable_credentials
 from connector.dsp.inbound import CALLER, authenticate
@@ -59,7 +60,6 @@ logger = logging.getLogger(__name__)
 
 BASE_PATH = "/dcp"
 QUERY_PATH = BASE_PATH + "/presentations/query"
-DCP_CONTEXT = "https://w3id.org/dspace-dcp/v1.0/dcp.jsonld"
 QUERY_TYPE = "PresentationQueryMessage"
 RESPONSE_TYPE = "PresentationResponseMessage"
 

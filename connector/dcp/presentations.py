@@ -41,6 +41,7 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from connector.dcp import DCP_CONTEXT
 from connector.participant_auth import RequestSigner, VerifiedCaller
 from credentials.did_web import is_loopback_host
 from credentials.errors import CredentialsError
@@ -51,7 +52,6 @@ from credentials.verifier import VerificationResult, Verifier, VerifyOptions
 
 log = logging.getLogger(__name__)
 
-DCP_CONTEXT = "https://w3id.org/dspace-dcp/v1.0/dcp.jsonld"
 CREDENTIAL_SERVICE = "CredentialService"
 TYPE_SCOPE = "org.eclipse.dspace.dcp.vc.type:"
 MAX_RESPONSE_BYTES = 1024 * 1024
