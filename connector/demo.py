@@ -82,8 +82,7 @@ class _Demo:
         passports = await self.batteries(keys, cathode)
         await self.audit_and_report(batches, passports)
         await self.attacks(keys, batches, cathode, passports)
-        self.console.rule("6. Two nodes: the recycler negotiates 7-day access to dismantling "
-                          "data")
+        self.console.rule("6. Four nodes: a certified recycler gets 7 days of dismantling data")
         battery = next(iter(passports))
         if not await dataspace_act(self.console, battery, self.nodes_dir):
             self.ok = False
@@ -91,7 +90,8 @@ class _Demo:
         if self.ok:
             self.console.print("[green]demo complete:[/green] passports audited, recycled "
                                "content computed, tampering caught, forgery and double "
-                               "counting caught, access negotiated and refused after expiry")
+                               "counting caught, roles proven, access refused, expired and "
+                               "revoked, data purged with a deletion receipt")
             return 0
         self.console.print("[red]demo failed:[/red] something did not behave as expected")
         return 1
