@@ -36,6 +36,9 @@ from connector.store.records import (
     BatteryRecord,
     CredentialRecord,
     DeletionReceipt,
+    HubBatch,
+    HubCell,
+    HubEvent,
     JSONObject,
     NegotiationRecord,
     OfferRecord,
@@ -244,6 +247,42 @@ class Reader(ABC):
     ) -> list[DeletionReceipt]:
         """Deletion receipts consumers sent this node (provider side), by id."""
 
+    # --- the hub bridge (migration 6) -------------------------------------------------------
+
+    @abstractmethod
+    async def get_hub_cell(self, cell_id: str, *, for_update: bool = False) -> HubCell | None:
+        """A registered cell position (``"<hub_id>#<position>"``)."""
+
+    @abstractmethod
+    async def list_hub_cells(
+        self, *, hub_id: str | None = None, battery_did: str | None = None,
+        configuration: str | None = None, after: str | None = None,
+        limit: int = DEFAULT_PAGE,
+    ) -> list[HubCell]:
+        """Registered cell positions by id."""
+
+    @abstractmethod
+    async def get_hub_event(self, event_id: str) -> HubEvent | None:
+        """A stored hub event."""
+
+    @abstractmethod
+    async def list_hub_events(
+        self, *, battery_did: str | None = None, batch_id: str | None = None,
+        unbatched: bool = False, after: str | None = None, limit: int = DEFAULT_PAGE,
+    ) -> list[HubEvent]:
+        """Hub events by id; ``unbatched``: only those no batch covers yet."""
+
+    @abstractmethod
+    async def get_hub_batch(self, batch_id: str) -> HubBatch | None:
+        """A closed batch of hub events."""
+
+    @abstractmethod
+    async def list_hub_batches(
+        self, *, battery_did: str | None = None, uncredentialed: bool = False,
+        after: str | None = None, limit: int = DEFAULT_PAGE,
+    ) -> list[HubBatch]:
+        """Batches by id; ``uncredentialed``: only those whose credential is not appended."""
+
     @abstractmethod
     async def get_outbox(self, message_id: str) -> OutboxMessage | None:
         """The outbound message with this id (delivered or not)."""
@@ -344,6 +383,23 @@ class Transaction(Reader):
     @abstractmethod
     async def add_deletion_receipt(self, record: DeletionReceipt) -> bool:
         """Record a deletion receipt; ``False`` if one with its id is already recorded."""
+
+    @abstractmethod
+    async def put_hub_cell(self, record: HubCell) -> HubCell:
+        """Insert or update a registered cell position (see ``put_battery``)."""
+
+    @abstractmethod
+    async def add_hub_events(self, records: list[HubEvent]) -> list[str]:
+        """Store events not stored before (by ``event_id``); the ids actually inserted, so a
+        redelivered message adds nothing."""
+
+    @abstractmethod
+    async def assign_hub_batch(self, batch_id: str, event_ids: list[str]) -> int:
+        """Mark unbatched events as covered by ``batch_id``; how many changed."""
+
+    @abstractmethod
+    async def put_hub_batch(self, record: HubBatch) -> HubBatch:
+        """Insert or update a batch (see ``put_battery``)."""
 
     @abstractmethod
     async def revoke_tokens(self, agreement_id: str) -> int:

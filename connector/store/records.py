@@ -329,6 +329,61 @@ class DeletionReceipt:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HubCell:
+    """A cell position of a pack a hub monitors: the cell registered there (its unique ID and
+    DID). ``configuration`` is ``unverified`` from a mismatch (``observed_uid`` seen instead)
+    until an authorised replacement registers the new cell."""
+
+    id: str  # "<hub_id>#<position>"
+    hub_id: str
+    battery_did: str
+    position: int
+    cell_uid: str
+    cell_did: str
+    configuration: str = "verified"
+    observed_uid: str | None = None
+    version: int = 0
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HubEvent:
+    """One cell-level event from a hub, stored exactly once (by ``event_id``); ``batch_id``
+    is set when a batch credential covers it."""
+
+    event_id: str
+    hub_id: str
+    battery_did: str
+    kind: str
+    position: int | None
+    observed_at: datetime
+    event: JSONObject
+    received_at: datetime
+    batch_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HubBatch:
+    """A closed batch of hub events: the Merkle root over ``event_ids`` (in leaf order) that
+    its passport credential carries (``credential_digest`` once appended)."""
+
+    id: str
+    battery_did: str
+    hub_id: str
+    merkle_root: str
+    tree_size: int
+    event_ids: tuple[str, ...]
+    first_event_at: datetime
+    last_event_at: datetime
+    closed_at: datetime
+    credential_digest: str | None = None
+    version: int = 0
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OutboxMessage:
     """An outbound protocol message, stored with the state change that caused it.
 

@@ -266,6 +266,49 @@ CREATE TABLE deletion_receipts (
 CREATE INDEX deletion_receipts_agreement ON deletion_receipts (agreement_id);
 {_append_only("deletion_receipts")}"""
 
+_HUB = f"""
+CREATE TABLE hub_cells (
+    id TEXT PRIMARY KEY NOT NULL,
+    hub_id TEXT NOT NULL,
+    battery_did TEXT NOT NULL,
+    position INTEGER NOT NULL CHECK (position >= 0),
+    cell_uid TEXT NOT NULL,
+    cell_did TEXT NOT NULL,
+    configuration TEXT NOT NULL CHECK (configuration IN ('verified', 'unverified')),
+    observed_uid TEXT,{_STAMPS}
+) STRICT;
+CREATE INDEX hub_cells_battery ON hub_cells (battery_did, position);
+
+CREATE TABLE hub_events (
+    event_id TEXT PRIMARY KEY NOT NULL,
+    hub_id TEXT NOT NULL,
+    battery_did TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    position INTEGER,
+    observed_at INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    batch_id TEXT
+) STRICT;
+CREATE INDEX hub_events_unbatched ON hub_events (battery_did, observed_at) WHERE batch_id IS NULL;
+CREATE INDEX hub_events_batch ON hub_events (batch_id) WHERE batch_id IS NOT NULL;
+
+CREATE TABLE hub_batches (
+    id TEXT PRIMARY KEY NOT NULL,
+    battery_did TEXT NOT NULL,
+    hub_id TEXT NOT NULL,
+    merkle_root TEXT NOT NULL,
+    tree_size INTEGER NOT NULL CHECK (tree_size > 0),
+    event_ids TEXT NOT NULL,
+    first_event_at INTEGER NOT NULL,
+    last_event_at INTEGER NOT NULL,
+    closed_at INTEGER NOT NULL,
+    credential_digest TEXT,{_STAMPS}
+) STRICT;
+CREATE INDEX hub_batches_battery ON hub_batches (battery_did, closed_at);
+CREATE INDEX hub_batches_uncredentialed ON hub_batches (closed_at)
+    WHERE credential_digest IS NULL;"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _INITIAL),
     # Data plane: refresh-token hashes, the agreement on its negotiation, provider-side
@@ -279,4 +322,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     # registry, what an agreement relied on, fetch counts, data received under agreements
     # (purged when they end) and the deletion receipts consumers send.
     Migration(5, "proofs-and-usage", _PROOFS_AND_USAGE),
+    # The hub bridge: registered cells per pack position, cell events stored exactly once,
+    # and the Merkle batches whose credentials go into the passport.
+    Migration(6, "hub", _HUB),
 )

@@ -50,6 +50,9 @@ from connector.store.records import (
     BatteryRecord,
     CredentialRecord,
     DeletionReceipt,
+    HubBatch,
+    HubCell,
+    HubEvent,
     JSONObject,
     NegotiationRecord,
     OfferRecord,
@@ -74,6 +77,9 @@ from connector.store.tables import (
     BATTERIES,
     CREDENTIALS,
     DELETION_RECEIPTS,
+    HUB_BATCHES,
+    HUB_CELLS,
+    HUB_EVENTS,
     NEGOTIATIONS,
     OFFERS,
     OUTBOX,
@@ -88,6 +94,9 @@ from connector.store.tables import (
 )
 
 log = logging.getLogger(__name__)
+
+_EVENT_CHUNK = 500
+"""Rows per multi-row hub-event statement (SQLite allows 32766 parameters; 9 per row)."""
 
 R = TypeVar("R")
 Clock = Callable[[], datetime]
@@ -435,6 +444,40 @@ class SqlSession(Transaction):
         return await self._list(DELETION_RECEIPTS, {"agreement_id": agreement_id},
                                 after=after, limit=limit)
 
+    async def get_hub_cell(self, cell_id: str, *, for_update: bool = False) -> HubCell | None:
+        return await self._get(HUB_CELLS, cell_id, for_update)
+
+    async def list_hub_cells(
+        self, *, hub_id: str | None = None, battery_did: str | None = None,
+        configuration: str | None = None, after: str | None = None,
+        limit: int = DEFAULT_PAGE,
+    ) -> list[HubCell]:
+        return await self._list(HUB_CELLS, {"hub_id": hub_id, "battery_did": battery_did,
+                                            "configuration": configuration},
+                                after=after, limit=limit)
+
+    async def get_hub_event(self, event_id: str) -> HubEvent | None:
+        return await self._get(HUB_EVENTS, event_id, False)
+
+    async def list_hub_events(
+        self, *, battery_did: str | None = None, batch_id: str | None = None,
+        unbatched: bool = False, after: str | None = None, limit: int = DEFAULT_PAGE,
+    ) -> list[HubEvent]:
+        return await self._list(HUB_EVENTS, {"battery_did": battery_did, "batch_id": batch_id},
+                                after=after, limit=limit,
+                                extra="batch_id IS NULL" if unbatched else "")
+
+    async def get_hub_batch(self, batch_id: str) -> HubBatch | None:
+        return await self._get(HUB_BATCHES, batch_id, False)
+
+    async def list_hub_batches(
+        self, *, battery_did: str | None = None, uncredentialed: bool = False,
+        after: str | None = None, limit: int = DEFAULT_PAGE,
+    ) -> list[HubBatch]:
+        return await self._list(HUB_BATCHES, {"battery_did": battery_did}, after=after,
+                                limit=limit,
+                                extra="credential_digest IS NULL" if uncredentialed else "")
+
     async def get_outbox(self, message_id: str) -> OutboxMessage | None:
         return await self._get(OUTBOX, message_id, False)
 
@@ -550,6 +593,48 @@ class SqlSession(Transaction):
         self._require_writable()
         return await self._insert(DELETION_RECEIPTS,
                                   DELETION_RECEIPTS.encode(record, self._dialect))
+
+    async def put_hub_cell(self, record: HubCell) -> HubCell:
+        return await self._put(HUB_CELLS, record)
+
+    async def add_hub_events(self, records: list[HubEvent]) -> list[str]:
+        self._require_writable()
+        names = [c.name for c in HUB_EVENTS.columns]
+        inserted: list[str] = []
+        # One multi-row statement per chunk: a hub message carries ~100 events, and a
+        # statement per event would cost a round trip each (a thread hop on SQLite).
+        for start in range(0, len(records), _EVENT_CHUNK):
+            chunk = records[start:start + _EVENT_CHUNK]
+            params: list[object] = []
+            rows = []
+            for record in chunk:
+                values = HUB_EVENTS.encode(record, self._dialect)
+                marks = []
+                for name in names:
+                    params.append(values[name])
+                    marks.append(f"${len(params)}")
+                rows.append(f"({', '.join(marks)})")
+            found = await self._fetch(
+                f"INSERT INTO hub_events ({', '.join(names)}) VALUES {', '.join(rows)} "
+                "ON CONFLICT DO NOTHING RETURNING event_id", *params)
+            inserted.extend(str(row["event_id"]) for row in found)
+        return inserted
+
+    async def assign_hub_batch(self, batch_id: str, event_ids: list[str]) -> int:
+        self._require_writable()
+        changed = 0
+        for start in range(0, len(event_ids), _EVENT_CHUNK):
+            chunk = [check_key(e, "event_id") for e in event_ids[start:start + _EVENT_CHUNK]]
+            marks = ", ".join(f"${i}" for i in range(2, len(chunk) + 2))
+            rows = await self._fetch(
+                f"UPDATE hub_events SET batch_id = $1 WHERE batch_id IS NULL "
+                f"AND event_id IN ({marks}) RETURNING event_id",
+                check_key(batch_id, "batch_id"), *chunk)
+            changed += len(rows)
+        return changed
+
+    async def put_hub_batch(self, record: HubBatch) -> HubBatch:
+        return await self._put(HUB_BATCHES, record)
 
     async def revoke_tokens(self, agreement_id: str) -> int:
         self._require_writable()

@@ -24,6 +24,9 @@ from connector.store.records import (
     BatteryRecord,
     CredentialRecord,
     DeletionReceipt,
+    HubBatch,
+    HubCell,
+    HubEvent,
     NegotiationRecord,
     OfferRecord,
     OutboxMessage,
@@ -215,6 +218,28 @@ DELETION_RECEIPTS = Table(
           ("receipt", Kind.JSON), ("received_at", Kind.TIME)),
     versioned=False,
 )
+HUB_CELLS = Table(
+    "hub_cells", HubCell, "id",
+    _stamped(("id", Kind.TEXT), ("hub_id", Kind.TEXT), ("battery_did", Kind.TEXT),
+             ("position", Kind.INT), ("cell_uid", Kind.TEXT), ("cell_did", Kind.TEXT),
+             ("configuration", Kind.TEXT), ("observed_uid", Kind.TEXT, _OPT)),
+    versioned=True,
+)
+HUB_EVENTS = Table(
+    "hub_events", HubEvent, "event_id",
+    _cols(("event_id", Kind.TEXT), ("hub_id", Kind.TEXT), ("battery_did", Kind.TEXT),
+          ("kind", Kind.TEXT), ("position", Kind.INT, _OPT), ("observed_at", Kind.TIME),
+          ("event", Kind.JSON), ("received_at", Kind.TIME), ("batch_id", Kind.TEXT, _OPT)),
+    versioned=False,
+)
+HUB_BATCHES = Table(
+    "hub_batches", HubBatch, "id",
+    _stamped(("id", Kind.TEXT), ("battery_did", Kind.TEXT), ("hub_id", Kind.TEXT),
+             ("merkle_root", Kind.TEXT), ("tree_size", Kind.INT), ("event_ids", Kind.STRINGS),
+             ("first_event_at", Kind.TIME), ("last_event_at", Kind.TIME),
+             ("closed_at", Kind.TIME), ("credential_digest", Kind.TEXT, _OPT)),
+    versioned=True,
+)
 OUTBOX = Table(
     "outbox", OutboxMessage, "id",
     _cols(("id", Kind.TEXT), ("process_id", Kind.TEXT), ("kind", Kind.TEXT),
@@ -235,5 +260,5 @@ AUDIT = Table(
 TABLES: tuple[Table[Any], ...] = (BATTERIES, CREDENTIALS, ASSETS, POLICIES, OFFERS, NEGOTIATIONS,
                                   AGREEMENTS, AGREEMENT_TERMINATIONS, TRANSFERS, TOKENS,
                                   STATUS_LISTS, WALLET, TRUST_REGISTRIES, AGREEMENT_EVIDENCE,
-                                  AGREEMENT_USAGE, RECEIVED_DATA, DELETION_RECEIPTS, OUTBOX,
-                                  AUDIT)
+                                  AGREEMENT_USAGE, RECEIVED_DATA, DELETION_RECEIPTS, HUB_CELLS,
+                                  HUB_EVENTS, HUB_BATCHES, OUTBOX, AUDIT)
