@@ -14,6 +14,8 @@ is never closed while something that uses it still runs:
 6. outbox     the worker delivering queued Dataspace Protocol messages (``dsp.outbox``)
 7. watches    the data plane's check that ends transfers whose agreement ran out, and the
               end of negotiations and transfer requests without progress (``dsp.timeouts``)
+8. plugins    the enabled plugins' start / stop hooks, last: every resource is up before
+              they start and still up until they stopped (``connector.plugins``)
 
 Route modules read the keys defined here (``request.config_dict[IDENTITY]``), so they are
 imported when an app is built rather than at the top of this module.
@@ -22,7 +24,7 @@ imported when an app is built rather than at the top of this module.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -61,6 +63,7 @@ def create_app(
     *,
     dsp_settings: DspSettings | None = None,
     transfer_settings: TransferSettings | None = None,
+    plugins: Mapping[str, object] | None = None,
 ) -> web.Application:
     """A node application for ``config``; start it with ``web.AppRunner`` (see ``serve``).
 
@@ -128,6 +131,11 @@ def create_app(
     app.cleanup_ctx.append(timeouts_ctx(timedelta(seconds=config.process_timeout_s),
                                         config.watch_interval_s))
     usage.install(app)  # received data, its purge watch, deletion receipts
+    # Last: plugin routes come after the node's own, plugins start after every resource.
+    # ``plugins`` adds plugin objects (embedders, tests) to the installed ones; the config
+    # enables them. Raises PluginError naming a plugin that cannot be used.
+    from connector.plugins.manager import install_plugins
+    install_plugins(app, config, plugins)
     return app
 
 
@@ -167,6 +175,9 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     store = await open_store(config.store, data_dir=config.data_dir)
     app[STORE] = store
+    from connector.passports import PASSPORT_BOOK, PassportBook
+
+    app[PASSPORT_BOOK] = PassportBook(store)
     if store.backend == "postgresql":  # replicas may share it: so must their replay check
         from connector.dsp.negotiation_service import DSP_STATE
         from connector.participant_auth import StoreReplayCache

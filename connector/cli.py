@@ -17,6 +17,7 @@ from connector import __version__
 from connector.consumer_cli import register as register_consumer_commands
 from connector.keystore_cli import CliError, open_keystore
 from connector.passport_cli import passport_app
+from connector.plugins.manager import add_plugin_commands
 from connector.trust_cli import register as register_trust_commands
 from connector.usage.cli import register as register_usage_commands
 from connector.wallet_cli import register as register_wallet_commands
@@ -54,6 +55,7 @@ register_consumer_commands(app)
 register_usage_commands(app)
 register_trust_commands(app)
 register_wallet_commands(app)
+add_plugin_commands(app)  # installed plugins' commands (connector.plugins); last: never replace
 
 out = Console(emoji=False, highlight=False)
 err = Console(stderr=True, emoji=False, highlight=False)

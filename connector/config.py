@@ -134,6 +134,11 @@ class NodeConfig(BaseModel):
         description="How long a consumer's verified presentation (DCP) is reused for the same "
                     "credential types before its credential service is asked again; status is "
                     "re-checked on every reuse. 0 asks every time.")
+    plugins: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Plugin settings, one [plugins.<name>] table each (connector.plugins); a "
+                    "plugin runs only when its table says enabled = true, and the tables' "
+                    "order is the plugins' start order. BPC_PLUGINS takes them as JSON.")
     log_level: LogLevel = "INFO"
 
     @field_validator("public_base_url", mode="before")
@@ -180,6 +185,20 @@ class NodeConfig(BaseModel):
         from connector.trust_registry import check_trust_seeds
 
         return check_trust_seeds(info.field_name, value)
+
+    @field_validator("plugins", mode="before")
+    @classmethod
+    def _plugin_tables(cls, value: Any) -> Any:
+        # A BPC_PLUGINS variable holds JSON; what each table means is the plugin's to check.
+        if isinstance(value, str):
+            import json
+
+            try:
+                return json.loads(value)
+            except ValueError:
+                raise ValueError('expected a JSON object such as {"hub": {"enabled": true}}'
+                                 ) from None
+        return value
 
     @model_validator(mode="after")
     def _derive_defaults(self) -> NodeConfig:

@@ -24,6 +24,7 @@ from connector.app import CONFIG, IDENTITY, create_app
 from connector.config import ConfigError, NodeConfig, load_config
 from connector.identity import IdentityError
 from connector.management.auth import OPERATOR_AUTH, OPERATOR_KEY_FILE, OperatorKeyError
+from connector.plugins.manager import PluginError
 from connector.store import StoreError
 from credentials.errors import CredentialsError
 
@@ -119,7 +120,7 @@ def serve_command(config_path: Path | None) -> int:
     )
     try:
         asyncio.run(serve(config))
-    except (IdentityError, OperatorKeyError, CredentialsError, StoreError) as exc:
+    except (IdentityError, OperatorKeyError, CredentialsError, StoreError, PluginError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # e.g. the port is taken, or data_dir is not writable
