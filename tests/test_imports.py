@@ -29,6 +29,31 @@ def test_module_imports_in_a_fresh_interpreter(module: str) -> None:
     assert run.returncode == 0, run.stderr
 
 
+SUBPACKAGES = sorted(
+    info.name
+    for package in PACKAGES
+    for info in pkgutil.walk_packages(package.__path__, package.__name__ + ".")
+    if info.ispkg
+)
+
+
+@pytest.mark.parametrize("subpackage", SUBPACKAGES)
+def test_every_module_of_a_subpackage_imports(subpackage: str) -> None:
+    """Modules below the top level (``connector.dsp.*``, ``connector.plugins.hub.*``…): one
+    fresh interpreter per subpackage imports each of its modules (one per module would cost a
+    second each)."""
+    code = (
+        "import importlib, pkgutil\n"
+        f"package = importlib.import_module({subpackage!r})\n"
+        "for info in pkgutil.walk_packages(package.__path__, package.__name__ + '.'):\n"
+        "    if not info.name.endswith('__main__'):\n"
+        "        importlib.import_module(info.name)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+
+
 @pytest.mark.parametrize("library", ["credentials", "policies", "vocab"])
 def test_libraries_do_not_import_the_connector(library: str) -> None:
     code = (
