@@ -25,6 +25,9 @@ BATTERY_CONTEXT_V1 = "https://w3id.org/battery-passport-connector/battery/v1"
 BATTERY_VOCAB = "https://w3id.org/battery-passport-connector/vocab#"
 #: Catena-X role credentials (Membership, DataExchangeGovernance, Dismantler, BPN) in VCDM 2.0.
 ROLES_CONTEXT_V1 = "https://w3id.org/battery-passport-connector/roles/v1"
+#: Cell-level passport entries of the hub bridge (terms under ``BATTERY_VOCAB``). Its own URL
+#: only because ``battery/v1`` is published and never edited; used after ``battery/v1``.
+HUB_CONTEXT_V1 = "https://w3id.org/battery-passport-connector/hub/v1"
 
 
 @cache

@@ -1,8 +1,9 @@
 """Typed battery passport credentials: one pydantic model per credential subject.
 
 ``vocab/PASSPORT.md`` is the contract; this module is its executable form. JSON keys are the
-terms of ``vocab/contexts/battery-v1.jsonld`` (so a model that serialises is a credential that
-expands without undefined terms), Python attributes are their snake_case spelling.
+terms of ``vocab/contexts/battery-v1.jsonld`` and, for the hub bridge's cell-level entries,
+``hub-v1.jsonld`` (``PassportSubject.contexts``), so a model that serialises is a credential that
+expands without undefined terms; Python attributes are their snake_case spelling.
 
 Values keep the RDF datatype the context gives them: measurements are ``Decimal`` and travel as
 ``xsd:decimal`` strings (``"62.0"``), because a JSON number would be read as a double by some
@@ -22,7 +23,7 @@ import re
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, ClassVar, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self, get_args
 
 from pydantic import (
     AfterValidator,
@@ -38,10 +39,11 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from credentials.errors import MalformedDocument
+from credentials.merkle import decode_hash
 from credentials.model import types_of
 from credentials.passport.errors import UnknownCredentialType
 from credentials.timestamps import format_datetime
-from vocab import BATTERY_CONTEXT_V1, CREDENTIALS_V2
+from vocab import BATTERY_CONTEXT_V1, CREDENTIALS_V2, HUB_CONTEXT_V1
 
 # --- scalar types -----------------------------------------------------------------------------
 
@@ -201,6 +203,47 @@ Element = Annotated[str, _pattern(_ELEMENT, "a chemical element symbol such as L
 BatteryStatus = Literal["Original", "Repurposed", "Reused", "Waste", "Recycled"]
 ShipmentPurpose = Literal["Repair", "Repurposing", "Recycling"]
 
+#: A did:key (multibase base58btc): what batteries, cells and hubs are identified by.
+_DID_KEY = re.compile(r"did:key:z[1-9A-HJ-NP-Za-km-z]+")
+#: A credential named by its PASSPORT.md digest or by its id (an absolute URI).
+_CREDENTIAL_REFERENCE = re.compile(
+    r"uEi[A-D][A-Za-z0-9_-]{42}[AQgw]|[A-Za-z][A-Za-z0-9+.-]*:\S+"
+)
+
+
+def _merkle_root(value: str) -> str:
+    # The Merkle module's own decoder: one root has exactly one accepted spelling.
+    try:
+        decode_hash(value)
+    except ValueError as exc:
+        raise ValueError(
+            f"must be a 32-byte Merkle root as 43 characters of base64url without padding ({exc})"
+        ) from exc
+    return value
+
+
+DidKey = Annotated[str, _pattern(_DID_KEY, "a did:key (did:key:z...)")]
+MerkleRoot = Annotated[str, AfterValidator(_merkle_root)]
+CredentialReference = Annotated[
+    str,
+    _pattern(_CREDENTIAL_REFERENCE, "a credential digest (uEi...) or a credential id (a URI)"),
+]
+
+#: Kinds of hub events a ``CellEventBatchCredential`` counts (PASSPORT.md, cell-level entries).
+HubEventKind = Literal[
+    "thermal-excursion",
+    "over-voltage",
+    "under-voltage",
+    "deep-discharge",
+    "cell-id-mismatch",
+    "monitor-lost",
+    "cell-summary",
+    "state-of-health",
+    "cell-replaced",
+]
+HUB_EVENT_KINDS: tuple[str, ...] = get_args(HubEventKind)
+CellConfigurationState = Literal["verified", "unverified"]
+
 #: PASSPORT.md: ``processLossTolerancePct`` of a batch "default 5".
 DEFAULT_LOSS_TOLERANCE_PCT = Decimal("5")
 
@@ -293,6 +336,9 @@ class PassportSubject(_Model):
 
     credential_type: ClassVar[str]
     subject_type: ClassVar[str]
+    #: The ``@context`` of a credential of this type: the battery context, and for the hub
+    #: bridge's entries the hub context after it (``battery/v1`` is published, never edited).
+    contexts: ClassVar[tuple[str, ...]] = (CREDENTIALS_V2, BATTERY_CONTEXT_V1)
 
     id: str
     type: str | list[str]
@@ -564,6 +610,108 @@ class RecyclingOutcome(BatterySubject):
         return self
 
 
+# --- cell-level entries of the hub bridge -----------------------------------------------------
+
+HUB_CONTEXTS = (CREDENTIALS_V2, BATTERY_CONTEXT_V1, HUB_CONTEXT_V1)
+
+
+class EventCount(_Model):
+    """How many events of one kind a batch holds; kinds that did not occur are left out, so
+    one batch has one spelling."""
+
+    type: Literal["EventCount"] | None = None
+    event_kind: HubEventKind
+    count: PositiveCount
+
+
+class CellEventBatch(BatterySubject):
+    """One closed batch of a hub's events: the passport carries only the Merkle root (RFC 9162,
+    ``credentials.merkle``), and each event is proven later by its inclusion proof.
+
+    CX 6.1.0 keeps negative events as documents (``performance.dynamic.negativeEvents``); a
+    batch commits to every cell-level event without putting the telemetry in the passport.
+    """
+
+    credential_type = "CellEventBatchCredential"
+    contexts = HUB_CONTEXTS
+
+    hub: DidKey
+    merkle_root: MerkleRoot
+    tree_size: PositiveCount
+    first_event_at: Instant
+    last_event_at: Instant
+    event_counts: Annotated[list[EventCount], Field(min_length=1)]
+    cell_configuration: CellConfigurationState | None = None
+
+    @model_validator(mode="after")
+    def _counts_cover_the_tree(self) -> Self:
+        kinds = [entry.event_kind for entry in self.event_counts]
+        repeated = sorted({kind for kind in kinds if kinds.count(kind) > 1})
+        if repeated:
+            raise ValueError(f"event kind {', '.join(repeated)} is counted more than once")
+        total = sum(entry.count for entry in self.event_counts)
+        if total != self.tree_size:
+            raise ValueError(f"the event counts add up to {total}, not treeSize {self.tree_size}")
+        if self.first_event_at > self.last_event_at:
+            raise ValueError("firstEventAt must not be after lastEventAt")
+        return self
+
+
+class CellReplacement(BatterySubject):
+    """An authorised service technician registered a new cell at a position: the old and the
+    new cell each keep their DID (and so their own history), and the credential that
+    authorised the technician is named so an auditor can ask for it."""
+
+    credential_type = "CellReplacementCredential"
+    contexts = HUB_CONTEXTS
+
+    position: Count
+    old_cell_did: DidKey
+    new_cell_did: DidKey
+    old_cell_uid: Text
+    new_cell_uid: Text
+    technician: Did
+    technician_credential: CredentialReference
+    replaced_at: Instant
+    reason: Text | None = None
+
+    @model_validator(mode="after")
+    def _a_different_cell(self) -> Self:
+        if self.old_cell_did == self.new_cell_did:
+            raise ValueError("newCellDid must differ from oldCellDid")
+        if self.old_cell_uid == self.new_cell_uid:
+            raise ValueError("newCellUid must differ from oldCellUid")
+        return self
+
+
+class CellConfiguration(BatterySubject):
+    """The tamper marker: a position showed another cell unique ID than the registered one
+    (``unverified``), or that was cleared without a replacement (``verified``). A separate
+    entry, not a batch field, so the passport is marked at once and the marking names the
+    position and both IDs (PASSPORT.md explains the choice)."""
+
+    credential_type = "CellConfigurationCredential"
+    contexts = HUB_CONTEXTS
+
+    cell_configuration: CellConfigurationState
+    position: Count
+    expected_cell_uid: Text
+    observed_cell_uid: Text
+    observed_at: Instant
+    event_id: Text
+
+    @model_validator(mode="after")
+    def _observation_fits_the_state(self) -> Self:
+        matches = self.observed_cell_uid == self.expected_cell_uid
+        if self.cell_configuration == "unverified" and matches:
+            raise ValueError("an unverified configuration observed another cell than expected: "
+                             "observedCellUid equals expectedCellUid")
+        if self.cell_configuration == "verified" and not matches:
+            raise ValueError("a verified configuration observed the expected cell: "
+                             "observedCellUid differs from expectedCellUid")
+        return self
+
+
 # --- participants -----------------------------------------------------------------------------
 
 
@@ -606,6 +754,9 @@ CREDENTIAL_TYPES: dict[str, type[PassportSubject]] = {
         RecyclingOutcome,
         Dismantler,
         Membership,
+        CellEventBatch,
+        CellReplacement,
+        CellConfiguration,
     )
 }
 
@@ -648,7 +799,7 @@ def build_credential(
             raise _malformed(exc) from exc
     valid_from = valid_from or datetime.now(UTC)
     credential: dict[str, Any] = {
-        "@context": list(CONTEXTS),
+        "@context": list(subject.contexts),
         "id": credential_id or f"urn:uuid:{uuid.uuid4()}",
         "type": ["VerifiableCredential", subject.credential_type],
         "issuer": issuer,
@@ -701,6 +852,11 @@ def parse_credential(document: dict[str, Any]) -> PassportSubject:
     if "VerifiableCredential" not in types_of(document):
         raise MalformedDocument("type must include VerifiableCredential", path="type")
     model = CREDENTIAL_TYPES[credential_type_of(document)]
+    missing = [url for url in model.contexts if url not in contexts]
+    if missing:
+        raise MalformedDocument(
+            f"a {model.credential_type} uses the context {', '.join(missing)}", path="@context"
+        )
     subject = document.get("credentialSubject")
     if not isinstance(subject, dict):
         raise MalformedDocument(
@@ -717,16 +873,26 @@ __all__ = [
     "CONTEXTS",
     "CREDENTIAL_TYPES",
     "DEFAULT_LOSS_TOLERANCE_PCT",
+    "HUB_CONTEXTS",
+    "HUB_EVENT_KINDS",
     "ISO_COUNTRIES",
     "BatchInput",
     "BatchSubject",
     "BatteryManufacturing",
     "BatteryStatus",
     "BatterySubject",
+    "CellConfiguration",
+    "CellConfigurationState",
+    "CellEventBatch",
+    "CellReplacement",
     "ComponentReplacement",
+    "CredentialReference",
     "CustodyTransfer",
+    "DidKey",
     "Dismantler",
     "ElementMass",
+    "EventCount",
+    "HubEventKind",
     "MaterialBatch",
     "Membership",
     "PackAssembly",

@@ -19,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import hub_samples
 import pytest
 from rdflib import Graph
 from rdflib.namespace import SH
@@ -285,6 +286,7 @@ BUILDERS: dict[str, Callable[[], dict[str, Any]]] = {
     "RecyclingOutcomeCredential": recycling_outcome,
     "DismantlerCredential": dismantler,
     "MembershipCredential": membership,
+    **hub_samples.BUILDERS,  # the hub bridge's cell-level entries (hub/v1 context)
 }
 
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, get_args
 
+import hub_samples
 import pytest
 import rfc8785
 from pydantic import BaseModel
@@ -35,7 +36,13 @@ from credentials.passport.types import (
     build_credential,
     parse_credential,
 )
-from vocab import BATTERY_CONTEXT_V1, BATTERY_VOCAB, CREDENTIALS_V2, document_loader
+from vocab import (
+    BATTERY_CONTEXT_V1,
+    BATTERY_VOCAB,
+    CREDENTIALS_V2,
+    HUB_CONTEXT_V1,
+    document_loader,
+)
 
 KEY = key_from_seed(bytes(range(32)))
 ISSUER = KEY.controller
@@ -99,6 +106,18 @@ SAMPLES: dict[str, Callable[[], dict[str, Any]]] = {
     "membership": lambda: samples.membership(
         "did:web:oem.example", ISSUER, rng=random.Random(15), issued=NOW),
 }
+
+
+def _hub_sample(kind: str) -> Callable[[], dict[str, Any]]:
+    """A cell-level entry of the hub bridge (hub/v1 context), issued by ``ISSUER``."""
+    return lambda: {**hub_samples.BUILDERS[kind](), "issuer": ISSUER}
+
+
+SAMPLES.update({
+    "cell-event-batch": _hub_sample("CellEventBatchCredential"),
+    "cell-replacement": _hub_sample("CellReplacementCredential"),
+    "cell-configuration": _hub_sample("CellConfigurationCredential"),
+})
 SAMPLE_NAMES = sorted(SAMPLES)
 
 
@@ -130,7 +149,8 @@ async def test_every_sample_issues_and_verifies(name: str, suite: str) -> None:
 def test_every_sample_expands_with_credentials_v2(name: str) -> None:
     """Strict expansion with credentials v2 first: no protected-term clash, no dropped term."""
     document = SAMPLES[name]()
-    assert document["@context"] == [CREDENTIALS_V2, BATTERY_CONTEXT_V1]
+    assert document["@context"] in ([CREDENTIALS_V2, BATTERY_CONTEXT_V1],
+                                    [CREDENTIALS_V2, BATTERY_CONTEXT_V1, HUB_CONTEXT_V1])
     expanded = expand_strict(document)
     subject = expanded[0]["https://www.w3.org/2018/credentials#credentialSubject"][0]
     assert any(key.startswith(BATTERY_VOCAB) for key in subject)
@@ -210,7 +230,7 @@ def _battery_context() -> dict[str, Any]:
 
 
 def test_every_json_key_is_a_term_of_the_context() -> None:
-    context = _battery_context()
+    context = {**_battery_context(), **document_loader(HUB_CONTEXT_V1)["document"]["@context"]}
     keys: set[str] = set()
     seen: set[type[BaseModel]] = set()
     for model in CREDENTIAL_TYPES.values():
