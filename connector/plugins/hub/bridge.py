@@ -1,0 +1,386 @@
+"""The hub bridge's pipeline: signed hub messages in, cell events stored exactly once, Merkle
+batch credentials appended to each pack's passport.
+
+Per message (from any source: MQTT, replay, the simulated hub):
+
+1. verify it (``events.verify_hub_message``: size, signature by a registered hub, schema,
+   clocks); a refused message is counted by reason, logged and acknowledged — it can never
+   become valid, and holding it would stop the stream;
+2. turn readings into events (``aggregate.CellAggregator``: threshold events at once, ID
+   mismatches, lost monitors, per-period summaries) and add the events the hub raised itself;
+3. store the events in one transaction (``add_hub_events``: idempotent by event id, so a
+   redelivered message adds nothing) — and a cell whose ID no longer matches is marked
+   ``unverified`` in the same transaction;
+4. only then acknowledge the message: until the events are durable the broker keeps it, so a
+   crash loses nothing (MQTT QoS 1 redelivers), and a slow signer means no acks, which is
+   the backpressure;
+5. new events go to the pack's ``Batcher``; a batch that closes (size or age) is stored with
+   the events it covers, and its ``CellEventBatchCredential`` (Merkle root, tree size, counts)
+   is appended to the pack's passport by the node (its custodian). A mismatch also appends a
+   ``CellConfigurationCredential`` marking the pack unverified at once.
+
+Restart: events stored but not yet batched are batched again (``recover``), and batches
+whose credential was not appended are appended then, so every event ends in exactly one
+credential. The aggregator's open periods live in memory: a restart loses the partial
+summaries of the current period (the readings are the hub's; the threshold events are
+stored), which is said in ``status``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from connector.passports import PassportAppendError, append_to_passport
+from connector.plugins.hub.aggregate import CellAggregator, Thresholds
+from connector.plugins.hub.batching import Batcher, ClosedBatch
+from connector.plugins.hub.events import (
+    CellEvent,
+    EventKind,
+    HubLimits,
+    HubMessageError,
+    RegisteredCell,
+    event_digest,
+    verify_hub_message,
+)
+from connector.plugins.hub.sources.base import SourceMessage
+from connector.store import AlreadyExists, HubBatch, HubCell, HubEvent, Store, new_id
+from credentials.data_integrity import JCS
+from credentials.did_key import public_key_of_did_key
+from credentials.keys import Ed25519Key, PublicKey
+from credentials.merkle import MerkleTree, encode_hash
+from credentials.passport.issuing import issue_passport_credential
+from credentials.passport.types import HUB_CONTEXTS
+from credentials.timestamps import format_datetime
+
+log = logging.getLogger(__name__)
+
+CELL_EVENT_BATCH = "CellEventBatchCredential"
+CELL_CONFIGURATION = "CellConfigurationCredential"
+_PAGE = 1000
+
+
+def cell_id(hub_id: str, position: int) -> str:
+    return f"{hub_id}#{position}"
+
+
+@dataclass
+class BridgeStats:
+    """What the bridge did since it started (``status`` and, later, metrics)."""
+
+    messages: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    events_stored: int = 0
+    duplicates: int = 0
+    batches: int = 0
+    credentials: int = 0
+    credential_failures: int = 0
+    last_credential_error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"messages": self.messages, "rejected": dict(self.rejected),
+                "eventsStored": self.events_stored, "duplicates": self.duplicates,
+                "batches": self.batches, "credentials": self.credentials,
+                "credentialFailures": self.credential_failures,
+                "lastCredentialError": self.last_credential_error}
+
+
+class HubBridge:
+    """One node's bridge (see the module docstring)."""
+
+    def __init__(self, app: web.Application, *, store: Store, key: Ed25519Key,
+                 clock: Callable[[], datetime], thresholds: Thresholds | None = None,
+                 summary_period: timedelta = timedelta(seconds=60),
+                 reading_interval: timedelta = timedelta(seconds=1),
+                 batch_max_events: int = 1000,
+                 batch_max_age: timedelta = timedelta(seconds=1),
+                 limits: HubLimits | None = None) -> None:
+        self._app = app
+        self._store = store
+        self._key = key
+        self._clock = clock
+        self._limits = limits or HubLimits()
+        self._batch_max_events = batch_max_events
+        self._batch_max_age = batch_max_age
+        self.aggregator = CellAggregator(thresholds, summary_period,
+                                         reading_interval=reading_interval)
+        self._batchers: dict[str, Batcher] = {}
+        self._hubs: dict[str, str] = {}  # hub DID → pack DID
+        self._keys: dict[str, PublicKey] = {}
+        self.stats = BridgeStats()
+
+    # --- registration -------------------------------------------------------------------------
+
+    async def register_pack(self, hub_id: str, battery_did: str,
+                            cells: Mapping[int, RegisteredCell]) -> None:
+        """Make ``hub_id`` known as the hub of ``battery_did``. Cells already registered in
+        the store keep what is stored (a replacement there wins over the hub's old list)."""
+        async with self._store.transaction() as tx:
+            for position, cell in cells.items():
+                try:
+                    await tx.put_hub_cell(HubCell(
+                        id=cell_id(hub_id, position), hub_id=hub_id, battery_did=battery_did,
+                        position=position, cell_uid=cell.cell_uid, cell_did=cell.monitor_did))
+                except AlreadyExists:
+                    continue
+        async with self._store.read() as reader:
+            stored = await reader.list_hub_cells(hub_id=hub_id, limit=_PAGE)
+        self.aggregator.register(hub_id, battery_did, {
+            c.position: RegisteredCell(c.cell_uid, c.cell_did) for c in stored})
+        self._hubs[hub_id] = battery_did
+        self._keys[hub_id] = public_key_of_did_key(hub_id)
+
+    def _hub_key(self, hub_id: str) -> PublicKey | None:
+        return self._keys.get(hub_id)
+
+    # --- messages ----------------------------------------------------------------------------
+
+    async def handle(self, message: SourceMessage) -> int:
+        """Process one source message; the number of new events. Acknowledges it once its
+        events are stored (or once it is refused for good)."""
+        self.stats.messages += 1
+        now = self._clock()
+        try:
+            verified = verify_hub_message(message.payload, self._hub_key, now=now,
+                                          limits=self._limits)
+        except HubMessageError as exc:
+            self.stats.rejected[str(exc.reason)] += 1
+            log.warning("hub message on %s refused: %s", message.topic, exc)
+            await message.ack()
+            return 0
+        events = self.aggregator.feed_many(verified.readings)
+        events.extend(verified.events)
+        events.extend(self.aggregator.tick(now))
+        fresh = await self.store_events(events, now)
+        await message.ack()
+        await self._batch(fresh, now)
+        return len(fresh)
+
+    async def tick(self) -> int:
+        """Let time pass: period summaries, lost monitors, batches that are old enough."""
+        now = self._clock()
+        fresh = await self.store_events(self.aggregator.tick(now), now)
+        await self._batch(fresh, now)
+        closed = 0
+        for battery_did, batcher in list(self._batchers.items()):
+            batch = batcher.due(now)
+            if batch is not None:
+                await self._commit(battery_did, batch)
+                closed += 1
+        return closed + len(fresh)
+
+    async def store_events(self, events: list[CellEvent], now: datetime) -> list[CellEvent]:
+        """Store ``events`` once; the ones that were new. A cell ID mismatch marks the cell
+        unverified in the same transaction."""
+        if not events:
+            return []
+        records = [HubEvent(event_id=e.event_id, hub_id=e.hub_id, battery_did=e.battery_did,
+                            kind=str(e.kind), position=e.position, observed_at=e.observed_at,
+                            event=e.to_json(), received_at=now) for e in events]
+        async with self._store.transaction() as tx:
+            inserted = set(await tx.add_hub_events(records))
+            for event in events:
+                if event.event_id in inserted and event.kind == EventKind.CELL_ID_MISMATCH:
+                    await self._mark_unverified(tx, event)
+        fresh = [e for e in events if e.event_id in inserted]
+        self.stats.events_stored += len(fresh)
+        self.stats.duplicates += len(events) - len(fresh)
+        for event in fresh:
+            if event.kind == EventKind.CELL_ID_MISMATCH:
+                await self._append_marker(event)
+        return fresh
+
+    async def _mark_unverified(self, tx: Any, event: CellEvent) -> None:
+        cell = await tx.get_hub_cell(cell_id(event.hub_id, event.position), for_update=True)
+        if cell is None or cell.configuration == "unverified":
+            return
+        await tx.put_hub_cell(replace(cell, configuration="unverified",
+                                      observed_uid=event.cell_uid))
+
+    # --- batches and credentials -------------------------------------------------------------
+
+    def _batcher(self, battery_did: str) -> Batcher:
+        batcher = self._batchers.get(battery_did)
+        if batcher is None:
+            batcher = self._batchers[battery_did] = Batcher(self._batch_max_events,
+                                                            self._batch_max_age)
+        return batcher
+
+    async def _batch(self, events: list[CellEvent], now: datetime) -> None:
+        for event in events:
+            closed = self._batcher(event.battery_did).add(event, now)
+            if closed is not None:
+                await self._commit(event.battery_did, closed)
+
+    async def _commit(self, battery_did: str, batch: ClosedBatch) -> None:
+        """Store the batch with the events it covers, then append its credential."""
+        events = batch.events
+        record = HubBatch(
+            id=new_id(), battery_did=battery_did, hub_id=events[0].hub_id,
+            merkle_root=batch.root_b64, tree_size=len(events),
+            event_ids=tuple(e.event_id for e in events),
+            first_event_at=min(e.observed_at for e in events),
+            last_event_at=max(e.observed_at for e in events), closed_at=batch.closed_at)
+        async with self._store.transaction() as tx:
+            taken = await tx.assign_hub_batch(record.id, list(record.event_ids))
+            if taken != len(events):
+                # another worker batched some of them meanwhile: re-batch what is left
+                raise RuntimeError(f"batch {record.id}: {taken} of {len(events)} events free")
+            record = await tx.put_hub_batch(record)
+        self.stats.batches += 1
+        await self._credential_for(record)
+
+    async def _credential_for(self, record: HubBatch) -> None:
+        counts = Counter(str(e.kind) for e in await self._events_of(record))
+        configuration = await self._configuration(record.battery_did)
+        subject: dict[str, Any] = {
+            "id": record.battery_did, "type": "Battery", "hub": record.hub_id,
+            "merkleRoot": record.merkle_root, "treeSize": record.tree_size,
+            "firstEventAt": format_datetime(record.first_event_at),
+            "lastEventAt": format_datetime(record.last_event_at),
+            "eventCounts": [{"eventKind": kind, "count": n} for kind, n in sorted(counts.items())],
+            "cellConfiguration": configuration,
+        }
+        try:
+            appended = await append_to_passport(
+                self._app, record.battery_did, lambda previous: self._sign(
+                    CELL_EVENT_BATCH, subject, previous))
+        except (PassportAppendError, ValueError) as exc:
+            self.stats.credential_failures += 1
+            self.stats.last_credential_error = str(exc)
+            log.warning("batch %s of %s stays without credential: %s", record.id,
+                        record.battery_did, exc)
+            return
+        async with self._store.transaction() as tx:
+            current = await tx.get_hub_batch(record.id)
+            if current is not None:
+                await tx.put_hub_batch(replace(current, credential_digest=appended.digest))
+        self.stats.credentials += 1
+
+    async def _append_marker(self, event: CellEvent) -> None:
+        async with self._store.read() as reader:
+            cell = await reader.get_hub_cell(cell_id(event.hub_id, event.position))
+        expected = cell.cell_uid if cell is not None else ""
+        subject = {"id": event.battery_did, "type": "Battery",
+                   "cellConfiguration": "unverified", "position": event.position,
+                   "expectedCellUid": expected, "observedCellUid": event.cell_uid,
+                   "observedAt": format_datetime(event.observed_at), "eventId": event.event_id}
+        try:
+            await append_to_passport(self._app, event.battery_did, lambda previous: self._sign(
+                CELL_CONFIGURATION, subject, previous))
+        except (PassportAppendError, ValueError) as exc:
+            self.stats.credential_failures += 1
+            self.stats.last_credential_error = str(exc)
+            log.warning("tamper marker for %s not appended: %s", event.battery_did, exc)
+
+    def _sign(self, kind: str, subject: dict[str, Any], previous: str | None) -> dict[str, Any]:
+        linked = {**subject, "previousCredential": previous} if previous else subject
+        document = {"@context": list(HUB_CONTEXTS), "id": f"urn:uuid:{new_id().split(':')[-1]}",
+                    "type": ["VerifiableCredential", kind], "issuer": self._key.controller,
+                    "validFrom": format_datetime(self._clock()), "credentialSubject": linked}
+        signed = issue_passport_credential(document, self._key, suite=JCS)
+        assert isinstance(signed, dict)
+        return signed
+
+    async def _configuration(self, battery_did: str) -> str:
+        async with self._store.read() as reader:
+            unverified = await reader.list_hub_cells(battery_did=battery_did,
+                                                     configuration="unverified", limit=1)
+        return "unverified" if unverified else "verified"
+
+    async def _events_of(self, record: HubBatch) -> list[HubEvent]:
+        async with self._store.read() as reader:
+            found = {e.event_id: e for e in await reader.list_hub_events(
+                batch_id=record.id, limit=max(record.tree_size, 1))}
+        return [found[event_id] for event_id in record.event_ids if event_id in found]
+
+    # --- restart -----------------------------------------------------------------------------
+
+    async def recover(self) -> int:
+        """Batch what was stored but not batched, and append missing credentials."""
+        now = self._clock()
+        recovered = 0
+        async with self._store.read() as reader:
+            pending = await reader.list_hub_batches(uncredentialed=True, limit=_PAGE)
+            loose: list[HubEvent] = []
+            after: str | None = None
+            while True:
+                page = await reader.list_hub_events(unbatched=True, after=after, limit=_PAGE)
+                loose.extend(page)
+                if len(page) < _PAGE:
+                    break
+                after = page[-1].event_id
+        for record in pending:
+            await self._credential_for(record)
+            recovered += 1
+        events = [CellEvent.model_validate(e.event) for e in loose]
+        await self._batch(sorted(events, key=lambda e: e.observed_at), now)
+        for battery_did, batcher in list(self._batchers.items()):
+            batch = batcher.flush(now)
+            if batch is not None:
+                await self._commit(battery_did, batch)
+                recovered += 1
+        return recovered + len(events)
+
+    async def flush(self) -> None:
+        """Close every open batch now (shutdown, tests)."""
+        now = self._clock()
+        for battery_did, batcher in list(self._batchers.items()):
+            batch = batcher.flush(now)
+            if batch is not None:
+                await self._commit(battery_did, batch)
+
+    # --- proofs and status -------------------------------------------------------------------
+
+    async def prove(self, event_id: str) -> dict[str, Any] | None:
+        """The event, its inclusion proof and its batch credential (``None``: unknown); the
+        proof is rebuilt from the stored events in leaf order, so nothing but the events and
+        the batch need be kept."""
+        async with self._store.read() as reader:
+            event = await reader.get_hub_event(event_id)
+            batch = (await reader.get_hub_batch(event.batch_id)
+                     if event is not None and event.batch_id else None)
+            credential = (await reader.get_credential(batch.credential_digest)
+                          if batch is not None and batch.credential_digest else None)
+        if event is None:
+            return None
+        answer: dict[str, Any] = {"event": event.event, "batch": None, "proof": None,
+                                  "credential": None}
+        if batch is None:
+            return answer
+        events = await self._events_of(batch)
+        tree = MerkleTree([event_digest(e.event) for e in events])
+        index = batch.event_ids.index(event_id)
+        answer["batch"] = {"id": batch.id, "merkleRoot": batch.merkle_root,
+                           "treeSize": batch.tree_size, "credentialDigest":
+                           batch.credential_digest}
+        answer["proof"] = tree.inclusion(index).to_json()
+        if encode_hash(tree.root) != batch.merkle_root:  # the store disagrees with itself
+            raise RuntimeError(f"batch {batch.id}: stored events do not give its root")
+        answer["credential"] = credential.credential if credential is not None else None
+        return answer
+
+    async def status(self) -> dict[str, Any]:
+        async with self._store.read() as reader:
+            unverified = await reader.list_hub_cells(configuration="unverified", limit=_PAGE)
+            uncredentialed = await reader.list_hub_batches(uncredentialed=True, limit=_PAGE)
+        return {
+            "hubs": [{"hub": hub, "battery": battery} for hub, battery in self._hubs.items()],
+            "stats": self.stats.to_json(),
+            "openBatches": {battery: len(b) for battery, b in self._batchers.items()},
+            "batchesWithoutCredential": len(uncredentialed),
+            "unverifiedCells": [{"battery": c.battery_did, "position": c.position,
+                                 "expectedCellUid": c.cell_uid, "observedCellUid": c.observed_uid}
+                                for c in unverified],
+            "aggregator": {"lateDropped": self.aggregator.stats.late_dropped},
+            "at": self._clock().astimezone(UTC).isoformat(),
+        }
+
+
+__all__ = ["BridgeStats", "HubBridge", "cell_id"]
