@@ -29,6 +29,7 @@ stored), which is said in ``status``.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -64,6 +65,8 @@ log = logging.getLogger(__name__)
 CELL_EVENT_BATCH = "CellEventBatchCredential"
 CELL_CONFIGURATION = "CellConfigurationCredential"
 _PAGE = 1000
+RETRY_S = 1.0
+"""How often batches whose credential could not be appended are tried again."""
 
 
 def cell_id(hub_id: str, position: int) -> str:
@@ -114,6 +117,8 @@ class HubBridge:
         self._hubs: dict[str, str] = {}  # hub DID → pack DID
         self._keys: dict[str, PublicKey] = {}
         self.stats = BridgeStats()
+        self._retry_credentials = False
+        self._next_retry = 0.0
 
     # --- registration -------------------------------------------------------------------------
 
@@ -135,6 +140,22 @@ class HubBridge:
             c.position: RegisteredCell(c.cell_uid, c.cell_did) for c in stored})
         self._hubs[hub_id] = battery_did
         self._keys[hub_id] = public_key_of_did_key(hub_id)
+
+    async def register_known_packs(self) -> int:
+        """Register every pack whose cells are in the store (``POST /management/hub/packs``
+        or an earlier run); how many hubs."""
+        hubs: dict[str, str] = {}
+        after: str | None = None
+        async with self._store.read() as reader:
+            while True:
+                page = await reader.list_hub_cells(after=after, limit=_PAGE)
+                hubs.update((c.hub_id, c.battery_did) for c in page)
+                if len(page) < _PAGE:
+                    break
+                after = page[-1].id
+        for hub_id, battery_did in hubs.items():
+            await self.register_pack(hub_id, battery_did, {})
+        return len(hubs)
 
     def _hub_key(self, hub_id: str) -> PublicKey | None:
         return self._keys.get(hub_id)
@@ -173,7 +194,21 @@ class HubBridge:
             if batch is not None:
                 await self._commit(battery_did, batch)
                 closed += 1
+        if self._retry_credentials and time.monotonic() >= self._next_retry:
+            closed += await self.retry_credentials()
         return closed + len(fresh)
+
+    async def retry_credentials(self) -> int:
+        """Append the credentials of stored batches that have none yet (the node was not yet
+        the pack's custodian, the pack was not registered, the store was down)."""
+        self._retry_credentials = False
+        self._next_retry = time.monotonic() + RETRY_S
+        async with self._store.read() as reader:
+            pending = await reader.list_hub_batches(uncredentialed=True, limit=_PAGE)
+        done = 0
+        for record in pending:
+            done += await self._credential_for(record)
+        return done
 
     async def store_events(self, events: list[CellEvent], now: datetime) -> list[CellEvent]:
         """Store ``events`` once; the ones that were new. A cell ID mismatch marks the cell
@@ -236,7 +271,7 @@ class HubBridge:
         self.stats.batches += 1
         await self._credential_for(record)
 
-    async def _credential_for(self, record: HubBatch) -> None:
+    async def _credential_for(self, record: HubBatch) -> int:
         counts = Counter(str(e.kind) for e in await self._events_of(record))
         configuration = await self._configuration(record.battery_did)
         subject: dict[str, Any] = {
@@ -254,14 +289,16 @@ class HubBridge:
         except (PassportAppendError, ValueError) as exc:
             self.stats.credential_failures += 1
             self.stats.last_credential_error = str(exc)
-            log.warning("batch %s of %s stays without credential: %s", record.id,
+            self._retry_credentials = True
+            log.warning("batch %s of %s stays without credential for now: %s", record.id,
                         record.battery_did, exc)
-            return
+            return 0
         async with self._store.transaction() as tx:
             current = await tx.get_hub_batch(record.id)
             if current is not None:
                 await tx.put_hub_batch(replace(current, credential_digest=appended.digest))
         self.stats.credentials += 1
+        return 1
 
     async def _append_marker(self, event: CellEvent) -> None:
         async with self._store.read() as reader:

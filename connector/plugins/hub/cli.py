@@ -1,0 +1,128 @@
+"""``bpc hub``: the bridge's status and event proofs from a running node, and an offline check.
+
+- ``bpc hub status``: hubs, counters, unverified cells (the node's management API);
+- ``bpc hub prove EVENT_ID``: the event, its inclusion proof and the batch credential, and
+  whether they check out — recomputed here, offline, from what the node returned (``-o``
+  saves the bundle; ``bpc hub verify FILE`` checks a saved one with no node at all);
+
+Exit codes: 0 ok; 1 a proof that does not verify; 2 the node or broker could not be used.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from connector.consumer_cli import (
+    ApiKeyOption,
+    JsonOption,
+    NodeOption,
+    _client,
+    _consoles,
+    _node_errors,
+    _print_json,
+)
+from connector.node_client import DEFAULT_NODE_URL, path_segment
+
+hub_app = typer.Typer(help="The hub bridge: cell-level events from a pack's monitoring hub.",
+                      no_args_is_help=True)
+
+EXIT_UNPROVEN = 1
+EXIT_ERROR = 2
+
+
+def check_bundle(bundle: dict[str, Any]) -> tuple[bool, str]:
+    """Whether a proof bundle (``prove``'s answer) holds: the event is a leaf of the root the
+    batch credential carries, at the tree size it states; the reason when not."""
+    from connector.plugins.hub.batching import verify_event_inclusion
+
+    credential = bundle.get("credential")
+    if not isinstance(credential, dict):
+        return False, "the event is not in a batch credential yet"
+    subject = credential.get("credentialSubject") or {}
+    root, size = subject.get("merkleRoot"), subject.get("treeSize")
+    if not isinstance(root, str) or not isinstance(size, int):
+        return False, "the batch credential carries no merkleRoot and treeSize"
+    event, proof = bundle.get("event"), bundle.get("proof")
+    if not isinstance(event, dict) or not isinstance(proof, dict):
+        return False, "the bundle lacks the event or its proof"
+    if not verify_event_inclusion(event, proof, root, size=size):
+        return False, "the event is not a leaf of the batch credential's Merkle root"
+    return True, f"leaf {proof.get('leafIndex')} of {size} under root {root}"
+
+
+@hub_app.command("status")
+def status(node: NodeOption = DEFAULT_NODE_URL, api_key: ApiKeyOption = None,
+           as_json: JsonOption = False) -> None:
+    """The bridge's hubs, counters and unverified cells."""
+    out, _ = _consoles()
+    with _node_errors(node):
+        data = _client(node, api_key).get("/management/hub/status")
+    if as_json:
+        _print_json(data)
+        return
+    stats = data.get("stats", {})
+    for hub in data.get("hubs", []):
+        out.print(f"hub {escape(hub['hub'])} → pack {escape(hub['battery'])}", soft_wrap=True)
+    out.print(f"messages {stats.get('messages')}, events {stats.get('eventsStored')}, duplicates "
+              f"{stats.get('duplicates')}, batches {stats.get('batches')}, credentials "
+              f"{stats.get('credentials')}, refused {stats.get('rejected') or {}}")
+    for cell in data.get("unverifiedCells", []):
+        out.print(f"[red]unverified cell configuration[/red]: pack {escape(cell['battery'])} "
+                  f"position {cell['position']} (expected {escape(str(cell['expectedCellUid']))}, "
+                  f"seen {escape(str(cell['observedCellUid']))})", soft_wrap=True)
+
+
+def _report(bundle: dict[str, Any], as_json: bool) -> None:
+    out, err = _consoles()
+    ok, why = check_bundle(bundle)
+    if as_json:
+        _print_json({**bundle, "verified": ok, "reason": why})
+    else:
+        out.print_json(json.dumps(bundle.get("event")))
+        out.print(f"proof: {escape(json.dumps(bundle.get('proof')))}", soft_wrap=True)
+        credential = bundle.get("credential") or {}
+        out.print(f"batch credential: {escape(str(credential.get('id')))} issued by "
+                  f"{escape(str(credential.get('issuer')))}", soft_wrap=True)
+        (out if ok else err).print(("[green]verified:[/green] " if ok else
+                                    "[red]not proven:[/red] ") + escape(why), soft_wrap=True)
+    if not ok:
+        raise typer.Exit(EXIT_UNPROVEN)
+
+
+@hub_app.command("prove")
+def prove(event_id: Annotated[str, typer.Argument(help="The event's id (urn:uuid:…).")],
+          output: Annotated[Path | None, typer.Option("-o", "--output",
+                                                      help="Save the proof bundle.")] = None,
+          node: NodeOption = DEFAULT_NODE_URL, api_key: ApiKeyOption = None,
+          as_json: JsonOption = False) -> None:
+    """Print an event, its inclusion proof and its batch credential, checked offline."""
+    with _node_errors(node):
+        bundle = _client(node, api_key).get(
+            f"/management/hub/events/{path_segment(event_id)}/proof")
+    if output is not None:
+        output.write_text(json.dumps(bundle, indent=2), encoding="utf-8")
+    _report(bundle, as_json)
+
+
+@hub_app.command("verify")
+def verify(bundle_file: Annotated[Path, typer.Argument(help="A bundle saved by prove -o.")],
+           as_json: JsonOption = False) -> None:
+    """Check a saved proof bundle with no node (the credential's signature: ``bpc vc verify``)."""
+    try:
+        bundle = json.loads(bundle_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        _consoles()[1].print(f"[red]error:[/red] cannot read {escape(str(bundle_file))}: "
+                             f"{escape(str(exc))}")
+        raise typer.Exit(EXIT_ERROR) from None
+    if not isinstance(bundle, dict):
+        _consoles()[1].print("[red]error:[/red] a proof bundle is a JSON object")
+        raise typer.Exit(EXIT_ERROR)
+    _report(bundle, as_json)
+
+
+__all__ = ["check_bundle", "hub_app"]

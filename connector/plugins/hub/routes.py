@@ -1,0 +1,91 @@
+"""The hub bridge's management routes (operator key, problem JSON on errors).
+
+- ``GET /management/hub/status``: hubs, counters (refused messages by reason, duplicates,
+  batches, credentials), open batches, unverified cells;
+- ``GET /management/hub/events/{event_id}/proof``: the event, its inclusion proof and the
+  batch credential that carries the root — everything an offline verifier needs;
+- ``POST /management/hub/packs``: register a pack's hub and its cells (position, unique cell
+  ID, monitor DID) for MQTT or replay sources; cells already registered keep what is stored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from connector.management.auth import require_operator
+from connector.plugins.hub.bridge import HubBridge
+from connector.plugins.hub.events import RegisteredCell
+from connector.problems import ProblemDetails, ProblemError, parse_body, read_json_object
+from credentials.did_key import public_key_of_did_key
+from credentials.errors import CredentialsError
+
+BRIDGE = web.AppKey("hub_bridge", HubBridge)
+
+
+def _bridge(request: web.Request) -> HubBridge:
+    bridge = request.config_dict.get(BRIDGE)
+    if bridge is None:
+        raise ProblemError(ProblemDetails(503, "hub-not-running", "The hub bridge is not running",
+                                          "the hub plugin is enabled but has not started"))
+    return bridge
+
+
+@require_operator
+async def status(request: web.Request) -> web.Response:
+    return web.json_response(await _bridge(request).status())
+
+
+@require_operator
+async def proof(request: web.Request) -> web.Response:
+    event_id = request.match_info["event_id"]
+    found = await _bridge(request).prove(event_id)
+    if found is None:
+        raise ProblemError(ProblemDetails(404, "not-found", "No such hub event",
+                                          f"no hub event {event_id!r}"))
+    return web.json_response(found)
+
+
+class _Cell(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    position: int = Field(ge=0, le=10_000)
+    cell_uid: str = Field(alias="cellUid", min_length=1, max_length=200)
+    monitor_did: str = Field(alias="monitorDid", pattern=r"^did:key:z[1-9A-HJ-NP-Za-km-z]+$")
+
+
+class PackRegistration(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    hub_id: str = Field(alias="hubId", pattern=r"^did:key:z[1-9A-HJ-NP-Za-km-z]+$")
+    battery_did: str = Field(alias="batteryDid", pattern=r"^did:[a-z0-9]+:.+$", max_length=2000)
+    cells: list[_Cell] = Field(min_length=1, max_length=10_000)
+
+
+@require_operator
+async def register(request: web.Request) -> web.Response:
+    body = parse_body(PackRegistration, await read_json_object(request))
+    positions = [cell.position for cell in body.cells]
+    if len(set(positions)) != len(positions):
+        raise ProblemError(ProblemDetails(400, "invalid-request", "Duplicate cell positions",
+                                          "each position appears once"))
+    try:
+        public_key_of_did_key(body.hub_id)
+    except (CredentialsError, ValueError):
+        detail = f"hubId {body.hub_id!r} is not an Ed25519 did:key"
+        raise ProblemError(ProblemDetails(400, "invalid-request", "Not a did:key",
+                                          detail)) from None
+    await _bridge(request).register_pack(body.hub_id, body.battery_did, {
+        c.position: RegisteredCell(c.cell_uid, c.monitor_did) for c in body.cells})
+    answer: dict[str, Any] = {"hubId": body.hub_id, "batteryDid": body.battery_did,
+                              "cells": len(body.cells)}
+    return web.json_response(answer, status=201)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/management/hub/status", status)
+    app.router.add_get("/management/hub/events/{event_id}/proof", proof)
+    app.router.add_post("/management/hub/packs", register)
+
+
+__all__ = ["BRIDGE", "add_routes"]
