@@ -44,12 +44,14 @@ from connector.dsp import transfer as tp
 from connector.dsp.agreements import why_agreement_ended
 from connector.dsp.messages import TransferState
 from connector.dsp.process import TerminationKind, TerminationReason
+from connector.plugins.manager import access_restriction
 from connector.policy_gate import is_in_force
 from connector.store import (
     AgreementRecord,
     AgreementTermination,
     AgreementUsage,
     AlreadyExists,
+    AssetRecord,
     Reader,
     Role,
     Store,
@@ -74,6 +76,8 @@ class RefusalCode(StrEnum):
     AGREEMENT_ENDED = AGREEMENT_ENDED
     TRANSFER_NOT_STARTED = "transfer-not-started"
     UNKNOWN_ASSET = "unknown-asset"
+    #: A plugin vetoed access to this battery's data (e.g. an unverified cell configuration).
+    RESTRICTED = "restricted"
 
 
 _TOKEN_CODES = {
@@ -98,6 +102,12 @@ class Refreshed:
     """A successful refresh: the new access token (its refresh token rotated)."""
 
     access: AccessToken
+
+
+def battery_of(asset: AssetRecord) -> str | None:
+    """The battery an asset is about (the passport's DID; inline data names it too)."""
+    named = asset.properties.get("batteryDid")
+    return asset.battery_did or (named if isinstance(named, str) else None)
 
 
 def agreement_end_reason(detail: str) -> TerminationReason:
@@ -137,6 +147,9 @@ class DataPlane:
             if asset.access_level == "public":
                 return await asset_content(reader, asset)
             claims = self._verified_claims(token, asset_id, now)
+            restricted = access_restriction(self._app, battery_of(asset), asset.access_level)
+            if restricted is not None:
+                raise Refusal(403, RefusalCode.RESTRICTED, restricted)
             record = await reader.get_token(claims.jti)
             if record is None or record.revoked or record.consumer_did != claims.consumer_did:
                 raise Refusal(401, RefusalCode.REVOKED, "this token is no longer valid")

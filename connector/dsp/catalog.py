@@ -17,14 +17,14 @@ first), because nested contexts in a dataset would not pass for compact 2025-1 J
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from connector.dcp.context import for_offer
 from connector.dsp.messages import DSP_CONTEXT, ODRL_PROFILE_CONTEXT
 from connector.management.assets import is_public, is_withdrawn, public_offer
-from connector.policy_gate import Decision, EvaluationContext, PolicyGate
+from connector.policy_gate import Decision, DecisionCode, EvaluationContext, PolicyGate
 from connector.store import AssetRecord, OfferRecord
 from connector.store.base import Reader
 
@@ -89,22 +89,35 @@ async def offered_assets(reader: Reader) -> list[OfferedAsset]:
     return found
 
 
+Restriction = Callable[[AssetRecord], str | None]
+"""Why a plugin vetoes access to an asset's data (``None``: it does not)."""
+
+
 def explain_offers(
     item: OfferedAsset, context: EvaluationContext, gate: PolicyGate,
+    restriction: Restriction | None = None,
 ) -> list[tuple[str, Decision]]:
-    """One decision per offer of the asset for the requester ``context`` describes."""
+    """One decision per offer of the asset for the requester ``context`` describes; every
+    offer is denied with the plugin's reason when ``restriction`` vetoes the asset."""
+    vetoed = (restriction(item.asset)
+              if restriction is not None and not is_public(item.asset) else None)
+    if vetoed is not None:
+        return [(str(offer.get("@id")), Decision(False, "restricted", vetoed,
+                                                 DecisionCode.CONSTRAINT_FAILED))
+                for offer in item.offers]
     return [(str(offer.get("@id")), gate.evaluate(offer, for_offer(context, offer)))
             for offer in item.offers]
 
 
 async def explain(
     reader: Reader, dataset_id: str, context: EvaluationContext, gate: PolicyGate,
+    restriction: Restriction | None = None,
 ) -> list[tuple[str, Decision]] | None:
     """Why the requester does (not) see ``dataset_id``; ``None``: not in the catalog."""
     item = await offered_asset(reader, dataset_id)
     if item is None:
         return None
-    return explain_offers(item, context, gate)
+    return explain_offers(item, context, gate, restriction)
 
 
 def _compact_offer(offer: dict[str, Any]) -> dict[str, Any]:
@@ -169,22 +182,24 @@ class CatalogView:
 
 def visible_offers(
     item: OfferedAsset, context: EvaluationContext, gate: PolicyGate,
+    restriction: Restriction | None = None,
 ) -> list[dict[str, Any]]:
     """The offers of ``item`` the caller can satisfy now (empty: hide the dataset)."""
-    decisions = explain_offers(item, context, gate)
+    decisions = explain_offers(item, context, gate, restriction)
     allowed = {offer_id for offer_id, decision in decisions if decision.allowed}
     return [offer for offer in item.offers if str(offer.get("@id")) in allowed]
 
 
 def build_catalog(
     items: list[OfferedAsset], view: CatalogView, context: EvaluationContext, gate: PolicyGate,
+    restriction: Restriction | None = None,
 ) -> dict[str, Any]:
     """The root ``Catalog`` of ``items`` (``offered_assets``) for the requester ``context``
     describes (``dataset`` omitted when empty: minItems 1)."""
     datasets: list[dict[str, Any]] = []
     shown: list[dict[str, Any]] = []
     for item in items:
-        offers = visible_offers(item, context, gate)
+        offers = visible_offers(item, context, gate, restriction)
         if offers:
             datasets.append(view.dataset(item, offers))
             shown.extend(offers)
@@ -202,12 +217,13 @@ def build_catalog(
 
 def build_dataset(
     item: OfferedAsset | None, view: CatalogView, context: EvaluationContext, gate: PolicyGate,
+    restriction: Restriction | None = None,
 ) -> dict[str, Any] | None:
     """The root ``Dataset`` of ``item`` (``offered_asset``) if the requester may see it;
     ``None`` (→ 404) otherwise."""
     if item is None:
         return None
-    offers = visible_offers(item, context, gate)
+    offers = visible_offers(item, context, gate, restriction)
     if not offers:
         return None
     return {"@context": [DSP_CONTEXT, *_offer_contexts(offers)], **view.dataset(item, offers)}

@@ -22,11 +22,13 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from connector.dataplane.provider import battery_of
 from connector.dcp.context import evidence_of, for_offer, requester_context
 from connector.dsp.messages import MessageOffer
 from connector.dsp.negotiation_service import Decision
 from connector.dsp.process import TerminationKind
 from connector.participant_auth import VerifiedCaller
+from connector.plugins.manager import access_restriction
 from connector.policy_gate import PolicyGate
 from connector.store import Store
 
@@ -71,6 +73,9 @@ class GatedOffers:
         if asset is None or asset.properties.get("withdrawnAt"):
             return Decision(False, failed_constraint="target",
                             detail=f"dataset {offer.target} is no longer offered")
+        restricted = access_restriction(self._facts, battery_of(asset), asset.access_level)
+        if restricted is not None:
+            return Decision(False, failed_constraint="restricted", detail=restricted)
         if not same_rules(offer, record.offer):
             return Decision(False, failed_constraint="offer",
                             detail=f"the requested offer differs from offer {offer.id} as "

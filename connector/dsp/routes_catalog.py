@@ -22,10 +22,12 @@ from typing import Any
 
 from aiohttp import web
 
+from connector.dataplane.provider import battery_of
 from connector.dcp.context import requester_context
 from connector.dsp.catalog import (
     CatalogView,
     OfferedAsset,
+    Restriction,
     build_catalog,
     build_dataset,
     offered_asset,
@@ -36,6 +38,7 @@ from connector.dsp.inbound import CALLER, authenticate, too_large
 from connector.dsp.messages import CatalogError, CatalogRequestMessage, MessageError, parse_as
 from connector.dsp.negotiation_service import service_of
 from connector.participant_auth import ParticipantAuthError
+from connector.plugins.manager import access_restriction
 from connector.policy_gate import POLICY_GATE, PolicyGate
 
 
@@ -63,6 +66,12 @@ def _view(request: web.Request) -> CatalogView:
 
 def _offers(items: list[OfferedAsset]) -> list[dict[str, Any]]:
     return [offer for item in items for offer in item.offers]
+
+
+def restriction_of(request: web.Request) -> Restriction:
+    """Plugins' vetoes (``bpc_access_restriction``) for the assets this request shows."""
+    return lambda asset: access_restriction(request.config_dict, battery_of(asset),
+                                            asset.access_level)
 
 
 def _now(request: web.Request) -> datetime:
@@ -97,7 +106,8 @@ async def catalog_request(request: web.Request) -> web.Response:
     # The role proof may query the caller's credential service: outside the read snapshot.
     context, _ = await requester_context(
         request.config_dict, request.get(CALLER), caller, _offers(items), _now(request))
-    catalog = build_catalog(items, _view(request), context, request.config_dict[POLICY_GATE])
+    catalog = build_catalog(items, _view(request), context, request.config_dict[POLICY_GATE],
+                            restriction_of(request))
     return web.json_response(catalog)
 
 
@@ -115,7 +125,8 @@ async def dataset_request(request: web.Request) -> web.Response:
     context, _ = await requester_context(
         request.config_dict, request.get(CALLER), caller,
         _offers([item] if item is not None else []), _now(request))
-    dataset = build_dataset(item, _view(request), context, request.config_dict[POLICY_GATE])
+    dataset = build_dataset(item, _view(request), context, request.config_dict[POLICY_GATE],
+                            restriction_of(request))
     if dataset is None:
         return _catalog_error(404, "unknown-dataset", [f"no dataset {dataset_id!r}"])
     return web.json_response(dataset)

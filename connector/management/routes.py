@@ -21,6 +21,7 @@ from connector.dcp.context import evidence_of, explained_context
 from connector.dcp.presentations import RoleProof
 from connector.dsp.catalog import explain_offers, offered_asset
 from connector.dsp.negotiation_service import service_of
+from connector.dsp.routes_catalog import restriction_of
 from connector.management import consumer
 from connector.management.assets import (
     AssetCreate,
@@ -189,7 +190,7 @@ async def explain_catalog(request: web.Request) -> web.Response:
     if item is None:
         raise not_found("dataset", dataset)
     context, proof = await explained_context(request.config_dict, participant, item.offers, now)
-    decisions = explain_offers(item, context, _gate(request))
+    decisions = explain_offers(item, context, _gate(request), restriction_of(request))
     visible = any(decision.allowed for _, decision in decisions)
     return web.json_response({
         "dataset": dataset,

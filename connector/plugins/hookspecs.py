@@ -17,7 +17,7 @@ be ``async def`` or return an awaitable; the node awaits it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -113,3 +113,17 @@ __all__ = [
     "hookimpl",
     "hookspec",
 ]
+
+
+@hookspec
+def bpc_access_restriction(
+    app: web.Application | Mapping[Any, Any], battery_did: str | None, access_level: str
+) -> str | None:
+    """Veto access to a battery's data at one access level: the reason, or ``None``.
+
+    Asked (synchronously, on every catalog, contract and data-plane request for restricted
+    data — keep it to an in-memory lookup) before the node's policies decide; any reason
+    refuses, with that reason shown to the requester. The hub bridge uses it to lock a pack's
+    cell data while its cell configuration is unverified.
+    """
+

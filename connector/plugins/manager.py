@@ -275,6 +275,23 @@ class PluginManager:
                 log.exception("plugin %r: passport observer failed for %s (the credential"
                               " stays appended)", name, battery_did)
 
+    def access_restriction(self, app: web.Application | Mapping[Any, Any],
+                           battery_did: str | None,
+                           access_level: str) -> str | None:
+        """The first plugin's reason to refuse access, or ``None``. A plugin that fails here
+        refuses (fail closed): it was asked because it may know a reason."""
+        for name in self._loaded:
+            try:
+                reasons = self._call(name, "bpc_access_restriction", app=app,
+                                     battery_did=battery_did, access_level=access_level)
+            except Exception:
+                log.exception("plugin %r: access restriction check failed", name)
+                return f"plugin {name!r} could not decide access (see the node's log)"
+            for reason in reasons:
+                if reason:
+                    return str(reason)
+        return None
+
     def add_cli(self, name: str, cli: typer.Typer) -> list[str]:
         """One plugin's ``bpc_add_cli``; returns the command names it added.
 
@@ -336,6 +353,15 @@ async def notify_passport_appended(
     manager = app.get(PLUGINS)
     if manager is not None:
         await manager.passport_appended(app, battery_did, credential)
+
+
+def access_restriction(app: web.Application | Mapping[Any, Any], battery_did: str | None,
+                       access_level: str) -> str | None:
+    """Why plugins refuse access to this battery's data at this level (``None``: they do not)."""
+    manager = app.get(PLUGINS)
+    if manager is None:
+        return None
+    return manager.access_restriction(app, battery_did, access_level)
 
 
 def add_plugin_commands(

@@ -141,3 +141,83 @@ async def test_bad_settings_stop_the_node_naming_the_plugin(tmp_path: Path) -> N
         with pytest.raises(PluginError, match="plugin 'hub'"):
             async with running_node(config, create_app(config)):
                 pass
+
+
+def technician_credential(issuer_seed: int, technician: str) -> dict[str, Any]:
+    from credentials.did_key import key_from_seed
+    from credentials.issuer import issue_credential
+    from vocab import CREDENTIALS_V2, ROLES_CONTEXT_V1
+
+    key = key_from_seed(bytes([issuer_seed] * 32))
+    return issue_credential({
+        "@context": [CREDENTIALS_V2, ROLES_CONTEXT_V1], "issuer": key.controller,
+        "type": ["VerifiableCredential", "ServiceTechnicianCredential"],
+        "credentialSubject": {"id": technician, "qualification": "HV battery technician"}},
+        key, suite=JCS)
+
+
+async def call(node: RunningNode, method: str, path: str, body: Any) -> tuple[int, Any]:
+    async with aiohttp.ClientSession() as session, session.request(
+            method, node.url + path, json=body,
+            headers={"Authorization": f"Bearer {KEY}"}) as response:
+        return response.status, await response.json(content_type=None)
+
+
+async def test_a_swapped_cell_locks_cell_data_until_an_authorised_replacement(
+        streaming: tuple[RunningNode, str]) -> None:
+    from connector.plugins.hub.routes import BRIDGE
+    from connector.plugins.manager import access_restriction
+
+    node, pack = streaming
+    recycler = "did:web:recycler.example"
+    status, asset = await call(node, "POST", "/management/assets", {
+        "batteryDid": pack, "accessLevel": "performance-health", "title": "Cell health",
+        "allowedParticipants": [recycler], "dataSource": {"kind": "inline", "data": {}}})
+    assert status == 201, asset
+
+    async def locked() -> Any:
+        return access_restriction(node.app, pack, "performance-health")
+
+    reason = await until(locked)
+    assert reason and "unverified" in reason and "position 7" in reason
+    assert access_restriction(node.app, pack, "dismantling-safety") is None
+    status, explained = await manage(
+        node, f"/management/catalog/explain?dataset={asset['id']}&participant={recycler}")
+    assert status == 200 and explained["visible"] is False
+    assert explained["offers"][0]["failedConstraint"] == "restricted"
+
+    view = await node.app[BRIDGE].status()
+    (cell,) = view["unverifiedCells"]
+    hub_id = view["hubs"][0]["hub"]
+    new_cell = "did:key:z6MkgAnvkP45uNxwCKeNdt6wrYkEjpYX4f7Nrd8MQqFL8Fbn"
+    request = {"hubId": hub_id, "position": 7, "newCellUid": cell["observedCellUid"],
+               "newCellDid": new_cell,
+               "technicianCredential": technician_credential(61, "did:web:tech.example")}
+    # nobody trusts the technician's issuer yet
+    status, refused = await call(node, "POST", "/management/hub/cells/replace", request)
+    assert (status, refused["type"].rsplit("#", 1)[-1]) == (422, "untrusted-issuer")
+    # a wrong cell, a forged credential, an unknown position
+    bad_uid = {**request, "newCellUid": "SOMEONE-ELSE"}
+    assert (await call(node, "POST", "/management/hub/cells/replace", bad_uid))[0] == 400
+    forged = {**request, "technicianCredential": {
+        **request["technicianCredential"], "credentialSubject": {"id": "did:web:evil.example",
+                                                                  "qualification": "x"}}}
+    assert (await call(node, "POST", "/management/hub/cells/replace", forged))[0] == 422
+    assert (await call(node, "POST", "/management/hub/cells/replace",
+                       {**request, "position": 99}))[0] == 404
+    assert await locked()  # nothing changed
+
+    issuer = request["technicianCredential"]["issuer"]
+    status, _ = await call(node, "POST", "/management/trust/issuers", {
+        "credentialType": "ServiceTechnicianCredential", "issuer": issuer})
+    assert status == 201
+    status, replaced = await call(node, "POST", "/management/hub/cells/replace", request)
+    assert status == 201, replaced
+    subject = replaced["credential"]["credentialSubject"]
+    assert subject["newCellDid"] == new_cell and subject["technician"] == "did:web:tech.example"
+    assert access_restriction(node.app, pack, "performance-health") is None
+    status, again = await call(node, "POST", "/management/hub/cells/replace", request)
+    assert (status, again["type"].rsplit("#", 1)[-1]) == (409, "not-unverified")
+    async with node.app[STORE].read() as reader:
+        passport = await reader.passport(pack)
+    assert any("CellReplacementCredential" in r.types for r in passport)

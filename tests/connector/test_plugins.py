@@ -201,7 +201,7 @@ def test_disabled_plugins_are_not_imported(tmp_path: Path, installed: Path) -> N
     ("noplugin", "plugin 'noplugin': module 'tests.connector.plugin_fixtures.no_plugin' has no"
                  " 'plugin' object"),
     ("misnamed", "plugin 'misnamed': bpc_node_strat is not a bpc hook (known hooks:"
-                 " bpc_add_cli, bpc_add_routes, bpc_node_start"),
+                 " bpc_access_restriction, bpc_add_cli, bpc_add_routes, bpc_node_start"),
 ])
 def test_a_plugin_that_cannot_load_stops_the_node(
     tmp_path: Path, installed: Path, name: str, message: str,
@@ -241,7 +241,7 @@ def test_an_unknown_plugin_name_lists_the_installed_ones(
         create_app(config, plugins={"extra": Recorder()})
     assert str(caught.value) == (
         "plugin 'recoder', 'hubb': not installed (configured in [plugins]); installed plugins:"
-        " 'broken', 'extra', 'misnamed', 'noplugin', 'recorder'")
+        " 'broken', 'extra', 'hub', 'misnamed', 'noplugin', 'recorder'")
 
 
 async def test_a_plugin_that_fails_to_start_stops_the_node_and_the_others(

@@ -19,6 +19,13 @@ Per message (from any source: MQTT, replay, the simulated hub):
    is appended to the pack's passport by the node (its custodian). A mismatch also appends a
    ``CellConfigurationCredential`` marking the pack unverified at once.
 
+Tamper lock: while a position shows another cell than registered, the pack's cell data
+(performance & health) is refused through the node's ``bpc_access_restriction`` hook (catalog,
+negotiation and data plane), until ``replace_cell`` registers the new cell on the strength of
+a technician's ``ServiceTechnicianCredential`` from a trusted issuer and appends the
+``CellReplacementCredential`` linking old and new cell. (The lock lives in memory, rebuilt
+from the store at start; replicas learn of a mismatch when they register the pack again.)
+
 Restart: events stored but not yet batched are batched again (``recover``), and batches
 whose credential was not appended are appended then, so every event ends in exactly one
 credential. The aggregator's open periods live in memory: a restart loses the partial
@@ -51,11 +58,20 @@ from connector.plugins.hub.events import (
     verify_hub_message,
 )
 from connector.plugins.hub.sources.base import SourceMessage
-from connector.store import AlreadyExists, HubBatch, HubCell, HubEvent, Store, new_id
+from connector.store import (
+    AlreadyExists,
+    CredentialRecord,
+    HubBatch,
+    HubCell,
+    HubEvent,
+    Store,
+    new_id,
+)
 from credentials.data_integrity import JCS
 from credentials.did_key import public_key_of_did_key
 from credentials.keys import Ed25519Key, PublicKey
 from credentials.merkle import MerkleTree, encode_hash
+from credentials.passport.chain import credential_digest
 from credentials.passport.issuing import issue_passport_credential
 from credentials.passport.types import HUB_CONTEXTS
 from credentials.timestamps import format_datetime
@@ -64,9 +80,23 @@ log = logging.getLogger(__name__)
 
 CELL_EVENT_BATCH = "CellEventBatchCredential"
 CELL_CONFIGURATION = "CellConfigurationCredential"
+CELL_REPLACEMENT = "CellReplacementCredential"
+TECHNICIAN_TYPE = "ServiceTechnicianCredential"
 _PAGE = 1000
+LOCKED_LEVELS = frozenset({"performance-health"})
+"""Access levels of a pack's data locked while its cell configuration is unverified."""
 RETRY_S = 1.0
 """How often batches whose credential could not be appended are tried again."""
+
+
+class ReplacementRefused(Exception):
+    """A cell replacement the node will not register: HTTP status, code and why."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
 
 
 def cell_id(hub_id: str, position: int) -> str:
@@ -119,6 +149,8 @@ class HubBridge:
         self.stats = BridgeStats()
         self._retry_credentials = False
         self._next_retry = 0.0
+        #: pack DID → positions whose cell configuration is unverified (the access lock).
+        self.unverified: dict[str, set[int]] = {}
 
     # --- registration -------------------------------------------------------------------------
 
@@ -138,6 +170,9 @@ class HubBridge:
             stored = await reader.list_hub_cells(hub_id=hub_id, limit=_PAGE)
         self.aggregator.register(hub_id, battery_did, {
             c.position: RegisteredCell(c.cell_uid, c.cell_did) for c in stored})
+        locked = {c.position for c in stored if c.configuration == "unverified"}
+        if locked:
+            self.unverified.setdefault(battery_did, set()).update(locked)
         self._hubs[hub_id] = battery_did
         self._keys[hub_id] = public_key_of_did_key(hub_id)
 
@@ -228,8 +263,20 @@ class HubBridge:
         self.stats.duplicates += len(events) - len(fresh)
         for event in fresh:
             if event.kind == EventKind.CELL_ID_MISMATCH:
+                self.unverified.setdefault(event.battery_did, set()).add(event.position)
                 await self._append_marker(event)
         return fresh
+
+    def restriction(self, battery_did: str | None, access_level: str) -> str | None:
+        """The access lock: a pack's cell data (performance & health) while a cell position
+        shows another cell than the one registered, until an authorised replacement."""
+        positions = self.unverified.get(battery_did or "")
+        if not positions or access_level not in LOCKED_LEVELS:
+            return None
+        listed = ", ".join(str(p) for p in sorted(positions))
+        return (f"the cell configuration of {battery_did} is unverified (position {listed} "
+                "shows another cell than registered); its cell data is locked until an "
+                "authorised technician registers the replacement")
 
     async def _mark_unverified(self, tx: Any, event: CellEvent) -> None:
         cell = await tx.get_hub_cell(cell_id(event.hub_id, event.position), for_update=True)
@@ -237,6 +284,70 @@ class HubBridge:
             return
         await tx.put_hub_cell(replace(cell, configuration="unverified",
                                       observed_uid=event.cell_uid))
+
+    # --- authorised replacement ---------------------------------------------------------------
+
+    async def replace_cell(self, hub_id: str, position: int, *, new_cell_uid: str,
+                           new_cell_did: str, technician_credential: dict[str, Any],
+                           verifier: Any, trust: Any) -> CredentialRecord:
+        """Register the cell now at ``position`` as an authorised replacement: the technician
+        proves the role with a credential from an issuer the node trusts for
+        ``ServiceTechnicianCredential``; the pack's passport gets a ``CellReplacementCredential``
+        linking the old and new cell, and the lock on its cell data lifts."""
+        async with self._store.read() as reader:
+            cell = await reader.get_hub_cell(cell_id(hub_id, position))
+        if cell is None:
+            raise ReplacementRefused(404, "unknown-cell", f"no cell {position} of hub {hub_id}")
+        if cell.configuration != "unverified":
+            raise ReplacementRefused(409, "not-unverified", f"cell {position} of "
+                                     f"{cell.battery_did} shows its registered cell: nothing "
+                                     "to replace")
+        if new_cell_uid != cell.observed_uid:
+            raise ReplacementRefused(400, "wrong-cell", f"the cell the hub sees at position "
+                                     f"{position} is {cell.observed_uid}, not {new_cell_uid}")
+        technician = await self._technician(technician_credential, verifier, trust)
+        subject = {"id": cell.battery_did, "type": "Battery", "position": position,
+                   "oldCellDid": cell.cell_did, "newCellDid": new_cell_did,
+                   "oldCellUid": cell.cell_uid, "newCellUid": new_cell_uid,
+                   "technician": technician,
+                   "technicianCredential": credential_digest(technician_credential),
+                   "replacedAt": format_datetime(self._clock())}
+        try:
+            appended = await append_to_passport(self._app, cell.battery_did, lambda previous:
+                                                self._sign(CELL_REPLACEMENT, subject, previous))
+        except (PassportAppendError, ValueError) as exc:
+            raise ReplacementRefused(409, "not-appended", str(exc)) from exc
+        async with self._store.transaction() as tx:
+            current = await tx.get_hub_cell(cell.id, for_update=True)
+            assert current is not None
+            await tx.put_hub_cell(replace(current, cell_uid=new_cell_uid, cell_did=new_cell_did,
+                                          configuration="verified", observed_uid=None))
+        self.unverified.get(cell.battery_did, set()).discard(position)
+        await self.register_pack(hub_id, cell.battery_did, {})
+        return appended
+
+    async def _technician(self, credential: dict[str, Any], verifier: Any, trust: Any) -> str:
+        from credentials.model import issuer_id, types_of
+        from credentials.verifier import VerifyOptions
+
+        result = await verifier.verify_credential(credential, VerifyOptions(now=self._clock()))
+        if not result.verified:
+            reasons = "; ".join(p.message for p in result.problems)
+            raise ReplacementRefused(422, "technician-not-verified",
+                                     f"the technician's credential did not verify: {reasons}")
+        if TECHNICIAN_TYPE not in types_of(credential):
+            raise ReplacementRefused(422, "not-a-technician",
+                                     f"the credential is not a {TECHNICIAN_TYPE}")
+        issuer = issuer_id(credential)
+        if not trust.trusts(issuer, TECHNICIAN_TYPE):
+            raise ReplacementRefused(422, "untrusted-issuer", f"{issuer} is not trusted to "
+                                     f"issue {TECHNICIAN_TYPE} (bpc trust add)")
+        subject = credential.get("credentialSubject")
+        technician = subject.get("id") if isinstance(subject, dict) else None
+        if not isinstance(technician, str) or not technician.startswith("did:"):
+            raise ReplacementRefused(422, "no-technician", "the credential names no "
+                                     "technician DID (credentialSubject.id)")
+        return technician
 
     # --- batches and credentials -------------------------------------------------------------
 
@@ -420,4 +531,4 @@ class HubBridge:
         }
 
 
-__all__ = ["BridgeStats", "HubBridge", "cell_id"]
+__all__ = ["BridgeStats", "HubBridge", "ReplacementRefused", "cell_id"]

@@ -196,6 +196,14 @@ class HubPlugin:
             await close()
 
     @hookimpl
+    def bpc_access_restriction(self, app: Any, battery_did: str | None,
+                               access_level: str) -> str | None:
+        from connector.plugins.hub.routes import BRIDGE
+
+        bridge = app.get(BRIDGE)
+        return bridge.restriction(battery_did, access_level) if bridge is not None else None
+
+    @hookimpl
     def bpc_add_cli(self, cli: typer.Typer) -> None:
         from connector.plugins.hub.cli import hub_app
 

@@ -4,6 +4,8 @@
   batches, credentials), open batches, unverified cells;
 - ``GET /management/hub/events/{event_id}/proof``: the event, its inclusion proof and the
   batch credential that carries the root — everything an offline verifier needs;
+- ``POST /management/hub/cells/replace``: an authorised technician's replacement of a cell
+  whose ID no longer matched (lifts the lock on the pack's cell data);
 - ``POST /management/hub/packs``: register a pack's hub and its cells (position, unique cell
   ID, monitor DID) for MQTT or replay sources; cells already registered keep what is stored.
 """
@@ -16,7 +18,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from connector.management.auth import require_operator
-from connector.plugins.hub.bridge import HubBridge
+from connector.plugins.hub.bridge import HubBridge, ReplacementRefused
 from connector.plugins.hub.events import RegisteredCell
 from connector.problems import ProblemDetails, ProblemError, parse_body, read_json_object
 from credentials.did_key import public_key_of_did_key
@@ -82,7 +84,37 @@ async def register(request: web.Request) -> web.Response:
     return web.json_response(answer, status=201)
 
 
+class Replacement(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    hub_id: str = Field(alias="hubId", pattern=r"^did:key:z[1-9A-HJ-NP-Za-km-z]+$")
+    position: int = Field(ge=0, le=10_000)
+    new_cell_uid: str = Field(alias="newCellUid", min_length=1, max_length=200)
+    new_cell_did: str = Field(alias="newCellDid", pattern=r"^did:key:z[1-9A-HJ-NP-Za-km-z]+$")
+    technician_credential: dict[str, Any] = Field(alias="technicianCredential")
+
+
+@require_operator
+async def replace_cell(request: web.Request) -> web.Response:
+    """An authorised technician registers the cell now at a position (see
+    ``HubBridge.replace_cell``); 201 with the appended ``CellReplacementCredential``."""
+    from connector.app import VERIFIER
+    from connector.dcp.context import node_trust
+
+    body = parse_body(Replacement, await read_json_object(request))
+    try:
+        record = await _bridge(request).replace_cell(
+            body.hub_id, body.position, new_cell_uid=body.new_cell_uid,
+            new_cell_did=body.new_cell_did, technician_credential=body.technician_credential,
+            verifier=request.config_dict[VERIFIER], trust=node_trust(request.config_dict))
+    except ReplacementRefused as exc:
+        raise ProblemError(ProblemDetails(exc.status, exc.code, "Replacement refused",
+                                          exc.detail)) from None
+    return web.json_response({"position": record.position, "digest": record.digest,
+                              "credential": record.credential}, status=201)
+
+
 def add_routes(app: web.Application) -> None:
+    app.router.add_post("/management/hub/cells/replace", replace_cell)
     app.router.add_get("/management/hub/status", status)
     app.router.add_get("/management/hub/events/{event_id}/proof", proof)
     app.router.add_post("/management/hub/packs", register)
