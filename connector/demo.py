@@ -28,6 +28,7 @@ from rich.markup import escape
 
 from connector import samples
 from connector.demo_dataspace import dataspace_act
+from connector.demo_hub import hub_act
 from connector.passport_cli import print_findings, print_passport, print_recycled_content
 from connector.passport_cli import print_trace as print_trace_table
 from credentials import JCS, JWT, RDFC, Ed25519Key, Verifier
@@ -86,12 +87,16 @@ class _Demo:
         battery = next(iter(passports))
         if not await dataspace_act(self.console, battery, self.nodes_dir):
             self.ok = False
+        self.console.rule("7. The pack's cell monitors stream into its passport (hub bridge)")
+        if not await hub_act(self.console, self.nodes_dir):
+            self.ok = False
         self.console.rule()
         if self.ok:
             self.console.print("[green]demo complete:[/green] passports audited, recycled "
                                "content computed, tampering caught, forgery and double "
                                "counting caught, roles proven, access refused, expired and "
-                               "revoked, data purged with a deletion receipt")
+                               "revoked, data purged with a deletion receipt, cell events "
+                               "proven, a swapped cell locked until a technician cleared it")
             return 0
         self.console.print("[red]demo failed:[/red] something did not behave as expected")
         return 1
