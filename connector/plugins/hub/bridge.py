@@ -65,6 +65,7 @@ from connector.store import (
     HubCell,
     HubEvent,
     Store,
+    StoreError,
     new_id,
 )
 from credentials.data_integrity import JCS
@@ -397,7 +398,9 @@ class HubBridge:
             appended = await append_to_passport(
                 self._app, record.battery_did, lambda previous: self._sign(
                     CELL_EVENT_BATCH, subject, previous))
-        except (PassportAppendError, ValueError) as exc:
+        except (PassportAppendError, ValueError, StoreError) as exc:
+            # not the custodian yet, a broken chain, or another writer took the position
+            # (two workers appending to one pack): the batch is stored, retried on a tick
             self.stats.credential_failures += 1
             self.stats.last_credential_error = str(exc)
             self._retry_credentials = True
