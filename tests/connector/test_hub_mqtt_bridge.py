@@ -181,3 +181,28 @@ async def test_two_workers_in_one_share_group_land_every_event_once(
     covered = [event_id for batch in batches for event_id in batch.event_ids]
     assert len(covered) == len(set(covered)) == 400
     assert all(batch.credential_digest for batch in batches)
+
+
+async def test_bpc_hub_simulate_registers_the_pack_and_streams_it(
+        oem: tuple[RunningNode, str, str]) -> None:
+    from typer.testing import CliRunner
+
+    from connector.cli import app as bpc
+
+    node, pack, _ = oem
+    args = ["hub", "simulate", "--cells", "24", "--faults", "overheat:3@0", "--ticks", "12",
+            "--interval", "0.05", "--battery", pack, "--register", "--node", node.url,
+            "--api-key", "k" * 32]
+    result = await asyncio.to_thread(CliRunner().invoke, bpc, args)
+    assert result.exit_code == 0, result.output
+    assert "published 12 signed messages" in result.output
+
+    async def thermal() -> bool:
+        async with node.app[STORE].read() as reader:
+            events = await reader.list_hub_events(battery_did=pack, limit=1000)
+        return any(e.kind == "thermal-excursion" and e.position == 3 for e in events)
+
+    assert await until(thermal)
+    bad = await asyncio.to_thread(CliRunner().invoke, bpc, ["hub", "simulate", "--faults",
+                                                            "melt", "--ticks", "1"])
+    assert bad.exit_code == 2 and "melt" in bad.output

@@ -125,4 +125,82 @@ def verify(bundle_file: Annotated[Path, typer.Argument(help="A bundle saved by p
     _report(bundle, as_json)
 
 
+FAULT_KINDS = ("overheat", "swap", "silent")
+
+
+def _faults(spec: str, cells: int, ticks: int) -> list[str]:
+    """``overheat,swap`` picks positions and ticks; ``overheat:3@5`` names them."""
+    chosen = []
+    for index, item in enumerate(part.strip() for part in spec.split(",") if part.strip()):
+        if ":" in item:
+            chosen.append(item)
+            continue
+        if item not in FAULT_KINDS:
+            raise typer.BadParameter(f"{item!r}: use {', '.join(FAULT_KINDS)} or "
+                                     "kind:position@tick", param_hint="--faults")
+        position = (index * 7 + 3) % cells
+        chosen.append(f"{item}:{position}@{min(ticks - 1, 2 + 3 * index)}")
+    return chosen
+
+
+@hub_app.command("simulate")
+def simulate(
+    cells: Annotated[int, typer.Option("--cells", min=1, max=1000)] = 192,
+    faults: Annotated[str, typer.Option(
+        "--faults", help="overheat,swap,silent (positions picked) or kind:position@tick")] = "",
+    ticks: Annotated[int, typer.Option("--ticks", min=1, help="readings per cell")] = 30,
+    interval: Annotated[float, typer.Option("--interval", min=0.0,
+                                            help="seconds between ticks")] = 1.0,
+    battery: Annotated[str | None, typer.Option(
+        "--battery", help="the pack's DID (default: a new did:key)")] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    broker: Annotated[str, typer.Option("--broker", help="MQTT host:port")] = "127.0.0.1:1883",
+    register: Annotated[bool, typer.Option(
+        "--register/--no-register", help="register the pack's hub and cells on the node first")]
+    = False,
+    node: NodeOption = DEFAULT_NODE_URL, api_key: ApiKeyOption = None,
+) -> None:
+    """Publish a simulated pack's signed hub messages to an MQTT broker (QoS 1)."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from connector.plugins.hub.plugin import SimulatedPack, simulated_hub
+    from connector.plugins.hub.sources.mqtt import MqttPublisher, MqttSettings
+    from credentials.did_key import mint_battery_did
+
+    out, err = _consoles()
+    host, _, port = broker.rpartition(":")
+    if not host or not port.isdigit():
+        raise typer.BadParameter("host:port", param_hint="--broker")
+    pack = SimulatedPack(battery_did=battery or mint_battery_did()[0], cells=cells, seed=seed,
+                         faults=_faults(faults, cells, ticks))
+    hub = simulated_hub(pack)
+    out.print(f"hub {hub.hub_id} of pack {pack.battery_did}: {cells} cells, faults "
+              f"{pack.faults or 'none'}", soft_wrap=True)
+    if register:
+        with _node_errors(node):
+            _client(node, api_key).post("/management/hub/packs", {
+                "hubId": hub.hub_id, "batteryDid": pack.battery_did,
+                "cells": [{"position": p, "cellUid": c.cell_uid, "monitorDid": c.monitor_did}
+                          for p, c in hub.registered_cells().items()]})
+
+    async def run() -> int:
+        sent = 0
+        async with MqttPublisher(MqttSettings(host=host, port=int(port))) as publisher:
+            for _ in range(ticks):
+                batch = [(f"bpc/hubs/{hub.hub_id}/batch", raw)
+                         for raw in hub.messages(datetime.now(UTC))]
+                await publisher.publish_many(batch)
+                sent += len(batch)
+                await asyncio.sleep(interval)
+        return sent
+
+    try:
+        sent = asyncio.run(run())
+    except (OSError, RuntimeError) as exc:
+        err.print(f"[red]error:[/red] cannot publish to {escape(broker)}: {escape(str(exc))}")
+        raise typer.Exit(EXIT_ERROR) from None
+    out.print(f"published {sent} signed messages ({ticks} ticks) to {escape(broker)}")
+
+
 __all__ = ["check_bundle", "hub_app"]

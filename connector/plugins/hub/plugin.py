@@ -157,7 +157,7 @@ class HubPlugin:
         tasks = [asyncio.create_task(_consume(bridge, source), name="hub-consume"),
                  asyncio.create_task(_tick(bridge, config.tick_s), name="hub-tick")]
         app[BRIDGE] = bridge
-        app[_RUNNING] = _Running(bridge, source, tasks)
+        app[RUNNING] = _Running(bridge, source, tasks)
 
     async def _source(self, config: HubSettings, bridge: Any, clock: Any) -> Any:
         if config.source == "simulated":
@@ -181,7 +181,7 @@ class HubPlugin:
 
     @hookimpl
     async def bpc_node_stop(self, app: web.Application) -> None:
-        running = app.get(_RUNNING)
+        running = app.get(RUNNING)
         if running is None:
             return
         for task in running.tasks:
@@ -210,7 +210,7 @@ class HubPlugin:
         cli.add_typer(hub_app, name="hub")
 
 
-_RUNNING = web.AppKey("hub_running", _Running)
+RUNNING = web.AppKey("hub_running", _Running)
 plugin = HubPlugin()
 
 __all__ = ["HubPlugin", "HubSettings", "SimulatedPack", "plugin", "simulated_hub"]

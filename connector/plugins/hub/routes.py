@@ -37,7 +37,16 @@ def _bridge(request: web.Request) -> HubBridge:
 
 @require_operator
 async def status(request: web.Request) -> web.Response:
-    return web.json_response(await _bridge(request).status())
+    """The bridge's status and its source's lag gauge (received, not yet acknowledged)."""
+    from dataclasses import asdict
+
+    from connector.plugins.hub.plugin import RUNNING
+
+    view = await _bridge(request).status()
+    running = request.config_dict.get(RUNNING)
+    lag = getattr(running.source, "lag", None) if running is not None else None
+    view["sourceLag"] = asdict(lag) if lag is not None else None
+    return web.json_response(view)
 
 
 @require_operator
