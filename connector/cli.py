@@ -282,6 +282,35 @@ def bench_dsp(
         render_dsp_table(report, out)
 
 
+@bench_app.command("hub")
+def bench_hub(
+    as_json: BenchJson = False,
+    events: Annotated[int, typer.Option(
+        help="Events through the bridge (as many readings, and as many through MQTT).",
+        min=1)] = 100_000,
+    events_per_message: Annotated[int, typer.Option(
+        help="Events per signed hub message (1-250).", min=1, max=250)] = 100,
+    packs: Annotated[int, typer.Option(help="Packs taking turns, each its own passport.",
+                                       min=1)] = 4,
+    mqtt: Annotated[bool, typer.Option(
+        "--mqtt/--no-mqtt", help="Also measure through the MQTT broker (an unreachable "
+        "broker is reported, not an error).")] = True,
+    mqtt_host: Annotated[str, typer.Option(help="MQTT broker host.")] = "127.0.0.1",
+    mqtt_port: Annotated[int, typer.Option(help="MQTT broker port.", min=1,
+                                           max=65535)] = 1883,
+) -> None:
+    """Hub messages into stored, Merkle-batched, credentialed cell events, on one core."""
+    from connector.bench_hub import hub_benchmark, render_hub_table
+
+    report = hub_benchmark(events=events, events_per_message=events_per_message, packs=packs,
+                           mqtt=mqtt, mqtt_host=mqtt_host, mqtt_port=mqtt_port)
+    # Its own table: floors and ceilings, the runs' breakdown, what was not measured.
+    if as_json:
+        print(json.dumps(report))
+    else:
+        render_hub_table(report, out)
+
+
 def _run_benchmark(measure: Callable[[], dict[str, Any]], as_json: bool) -> None:
     from connector.bench import BenchmarkUnavailable, render_table
 

@@ -381,10 +381,14 @@ class HubBridge:
                 raise RuntimeError(f"batch {record.id}: {taken} of {len(events)} events free")
             record = await tx.put_hub_batch(record)
         self.stats.batches += 1
-        await self._credential_for(record)
+        await self._credential_for(record, Counter(str(e.kind) for e in events))
 
-    async def _credential_for(self, record: HubBatch) -> int:
-        counts = Counter(str(e.kind) for e in await self._events_of(record))
+    async def _credential_for(self, record: HubBatch,
+                              counts: Counter[str] | None = None) -> int:
+        """Append the batch's credential (``counts``: its event kinds, when the caller has the
+        events in memory; otherwise they are read back)."""
+        if counts is None:
+            counts = Counter(str(e.kind) for e in await self._events_of(record))
         configuration = await self._configuration(record.battery_did)
         subject: dict[str, Any] = {
             "id": record.battery_did, "type": "Battery", "hub": record.hub_id,
