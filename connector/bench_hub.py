@@ -93,18 +93,15 @@ from connector.bench import machine_info, met_mark
 from connector.bench_dsp import percentile
 from connector.bench_nodes import PASSPHRASE_ENV, free_port
 from connector.config import NodeConfig
-from connector.passports import PASSPORT_BOOK
+from connector.passports import start_sample_passport
 from connector.plugins.hub.batching import ClosedBatch
 from connector.plugins.hub.bridge import CELL_EVENT_BATCH, HubBridge
 from connector.plugins.hub.events import CellEvent, EventKind, HubMessage, sign_hub_message
 from connector.plugins.hub.simulator import SimulatedHub
 from connector.plugins.hub.sources.base import SourceMessage
-from connector.samples import manufacturing_credential
 from connector.serve import RunningNode, running_node
-from connector.store import BatteryRecord, HubBatch, Store
-from credentials.data_integrity import JCS
+from connector.store import HubBatch, Store
 from credentials.did_key import mint_battery_did
-from credentials.passport.issuing import issue_passport_credential
 
 AREA = "hub"
 DEFAULT_EVENTS = 100_000
@@ -405,12 +402,7 @@ async def bench_node(workdir: Path) -> AsyncIterator[RunningNode]:
 async def new_pack(node: RunningNode, seed: int) -> SimulatedHub:
     """A pack whose passport the node started (so it is the custodian), and its hub."""
     battery, _ = mint_battery_did()
-    key = node.app[IDENTITY].signing_key
-    async with node.app[STORE].transaction() as tx:
-        await tx.put_battery(BatteryRecord(did=battery, key_id="key-1"))
-    await node.app[PASSPORT_BOOK].append(battery, lambda previous: issue_passport_credential(
-        manufacturing_credential(battery, key.controller, rng=random.Random(seed),
-                                 previous=previous), key, suite=JCS))
+    await start_sample_passport(node.app, battery, seed=seed)
     return SimulatedHub(battery, CELLS, seed=seed)
 
 

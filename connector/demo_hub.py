@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -23,20 +22,17 @@ import aiohttp
 from rich.console import Console
 from rich.markup import escape
 
-from connector.app import IDENTITY, STORE, create_app
+from connector.app import STORE, create_app
 from connector.config import NodeConfig
 from connector.demo_dataspace import PASSPHRASE_ENV, Operator, _free_port
-from connector.passports import PASSPORT_BOOK
+from connector.passports import start_sample_passport
 from connector.plugins.hub.cli import check_bundle
 from connector.plugins.hub.routes import BRIDGE
 from connector.plugins.manager import access_restriction
-from connector.samples import manufacturing_credential
 from connector.serve import running_node
-from connector.store import BatteryRecord
 from credentials.data_integrity import JCS
 from credentials.did_key import key_from_seed, mint_battery_did
 from credentials.issuer import issue_credential
-from credentials.passport.issuing import issue_passport_credential
 from vocab import CREDENTIALS_V2, ROLES_CONTEXT_V1
 
 T = TypeVar("T")
@@ -79,12 +75,7 @@ async def hub_act(console: Console, root: Path) -> bool:
     started = time.perf_counter()
     async with running_node(config, create_app(config)) as node, aiohttp.ClientSession() as s:
         oem = Operator(s, node, key)
-        signer = node.app[IDENTITY].signing_key
-        async with node.app[STORE].transaction() as tx:
-            await tx.put_battery(BatteryRecord(did=pack, key_id="key-1"))
-        await node.app[PASSPORT_BOOK].append(pack, lambda previous: issue_passport_credential(
-            manufacturing_credential(pack, signer.controller, rng=random.Random(11),
-                                     previous=previous), signer, suite=JCS))
+        await start_sample_passport(node.app, pack, seed=11)
         console.print(f"  OEM node {node.url} keeps the passport of pack {pack} and runs the "
                       f"simulated hub of its {CELLS} cells (cell {OVERHEATING} overheats, cell "
                       f"{SWAPPED} is swapped)", soft_wrap=True)

@@ -97,4 +97,32 @@ async def append_to_passport(app: web.Application, battery_did: str,
     return record
 
 
-__all__ = ["PASSPORT_BOOK", "PassportAppendError", "PassportBook", "append_to_passport"]
+async def start_sample_passport(app: web.Application, battery_did: str, *,
+                                seed: int = 0) -> CredentialRecord:
+    """Register ``battery_did`` and start its passport with a sample manufacturing entry
+    signed by the node, which so becomes its custodian: the setup the demo, the benchmarks
+    and the tests need before the node may append (hub batches, say)."""
+    import random
+
+    from connector.app import IDENTITY, STORE
+    from connector.samples import manufacturing_credential
+    from connector.store import BatteryRecord
+    from credentials.data_integrity import JCS
+    from credentials.passport.issuing import issue_passport_credential
+
+    key = app[IDENTITY].signing_key
+    async with app[STORE].transaction() as tx:
+        await tx.put_battery(BatteryRecord(did=battery_did, key_id="key-1"))
+
+    def build(previous: str | None) -> Secured:
+        unsigned = manufacturing_credential(battery_did, key.controller,
+                                            rng=random.Random(seed), previous=previous)
+        signed = issue_passport_credential(unsigned, key, suite=JCS)
+        assert isinstance(signed, dict)
+        return signed
+
+    return await append_to_passport(app, battery_did, build)
+
+
+__all__ = ["PASSPORT_BOOK", "PassportAppendError", "PassportBook", "append_to_passport",
+           "start_sample_passport"]

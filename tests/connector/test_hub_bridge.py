@@ -5,7 +5,6 @@ marks the pack unverified at once; refused messages are counted and never stop t
 
 from __future__ import annotations
 
-import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,17 +15,13 @@ import pytest
 from connector.app import IDENTITY, STORE, create_app
 from connector.config import NodeConfig
 from connector.demo_dataspace import ShiftedClock
-from connector.passports import PASSPORT_BOOK
+from connector.passports import start_sample_passport
 from connector.plugins.hub.batching import verify_event_inclusion
 from connector.plugins.hub.bridge import HubBridge
 from connector.plugins.hub.simulator import SimulatedHub
 from connector.plugins.hub.sources.base import SourceMessage
-from connector.samples import manufacturing_credential
 from connector.serve import RunningNode, running_node
-from connector.store import BatteryRecord
-from credentials.data_integrity import JCS
 from credentials.did_key import mint_battery_did
-from credentials.passport.issuing import issue_passport_credential
 from tests.connector.test_dsp_negotiation_http import PASSPHRASE_ENV, free_port
 
 CELLS = 24
@@ -51,12 +46,7 @@ async def oem(tmp_path: Path) -> AsyncIterator[RunningNode]:
 async def a_pack(node: RunningNode) -> str:
     """A pack in the node's store whose passport the node started (so it is the custodian)."""
     battery, _ = mint_battery_did()
-    key = node.app[IDENTITY].signing_key
-    async with node.app[STORE].transaction() as tx:
-        await tx.put_battery(BatteryRecord(did=battery, key_id="key-1"))
-    await node.app[PASSPORT_BOOK].append(battery, lambda previous: issue_passport_credential(
-        manufacturing_credential(battery, key.controller, rng=random.Random(3),
-                                 previous=previous), key, suite=JCS))
+    await start_sample_passport(node.app, battery, seed=3)
     return battery
 
 

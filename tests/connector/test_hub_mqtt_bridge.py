@@ -5,7 +5,6 @@ exactly once, each in exactly one credentialed batch."""
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -17,7 +16,7 @@ import pytest
 
 from connector.app import IDENTITY, STORE, create_app
 from connector.config import NodeConfig
-from connector.passports import PASSPORT_BOOK
+from connector.passports import start_sample_passport
 from connector.plugins.hub.bridge import HubBridge
 from connector.plugins.hub.events import CellEvent, EventKind, HubMessage, sign_hub_message
 from connector.plugins.hub.simulator import SimulatedHub
@@ -27,12 +26,8 @@ from connector.plugins.hub.sources.mqtt import (
     MqttSource,
     forget_session,
 )
-from connector.samples import manufacturing_credential
 from connector.serve import RunningNode, running_node
-from connector.store import BatteryRecord
-from credentials.data_integrity import JCS
 from credentials.did_key import mint_battery_did
-from credentials.passport.issuing import issue_passport_credential
 from tests.connector.test_dsp_negotiation_http import PASSPHRASE_ENV, free_port
 
 BROKER = ("127.0.0.1", 1883)
@@ -49,12 +44,7 @@ def broker(require_service: Callable[..., None]) -> None:
 
 
 async def a_pack(node: RunningNode, pack: str) -> None:
-    key = node.app[IDENTITY].signing_key
-    async with node.app[STORE].transaction() as tx:
-        await tx.put_battery(BatteryRecord(did=pack, key_id="key-1"))
-    await node.app[PASSPORT_BOOK].append(pack, lambda previous: issue_passport_credential(
-        manufacturing_credential(pack, key.controller, rng=random.Random(9),
-                                 previous=previous), key, suite=JCS))
+    await start_sample_passport(node.app, pack, seed=9)
 
 
 def event_messages(hub: SimulatedHub, count: int, per_message: int) -> list[tuple[str, bytes]]:
@@ -162,25 +152,27 @@ async def test_two_workers_in_one_share_group_land_every_event_once(
                 return sum(w.stats.events_stored for w in workers) >= 400
 
             assert await until(stored_all)
-            for worker in workers:
-                await worker.flush()
-            for worker in workers:  # a worker that lost a race for a passport position
-                await worker.retry_credentials()
         finally:
-            for task in tasks:
+            for task in tasks:  # stop consuming first: then nothing is added after a flush
                 task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             for source in sources:
                 await source.close()
             for s in settings:
                 await forget_session(s)
+        for worker in workers:
+            await worker.flush()
+        for worker in workers:  # a worker that lost a race for a passport position
+            await worker.retry_credentials()
         async with node.app[STORE].read() as reader:
             events = await reader.list_hub_events(battery_did=pack, limit=1000)
             batches = await reader.list_hub_batches(battery_did=pack, limit=1000)
-    assert all(w.stats.messages > 0 for w in workers), "the broker did not split the stream"
-    assert len(events) == 400 and sum(w.stats.events_stored for w in workers) == 400
+    stats = [w.stats.to_json() for w in workers]
+    assert all(w.stats.messages > 0 for w in workers), f"the broker did not split: {stats}"
+    assert len(events) == 400 and sum(w.stats.events_stored for w in workers) == 400, stats
     covered = [event_id for batch in batches for event_id in batch.event_ids]
-    assert len(covered) == len(set(covered)) == 400
-    assert all(batch.credential_digest for batch in batches)
+    assert len(covered) == 400 and len(set(covered)) == 400, stats
+    assert all(batch.credential_digest for batch in batches), stats
 
 
 async def test_bpc_hub_simulate_registers_the_pack_and_streams_it(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,17 +15,14 @@ import aiohttp
 import pytest
 from typer.testing import CliRunner
 
-from connector.app import IDENTITY, STORE, create_app
+from connector.app import STORE, create_app
 from connector.cli import app as bpc
 from connector.config import NodeConfig
-from connector.passports import PASSPORT_BOOK
+from connector.passports import start_sample_passport
 from connector.plugins.manager import PluginError
-from connector.samples import manufacturing_credential
 from connector.serve import RunningNode, running_node
-from connector.store import BatteryRecord
 from credentials.data_integrity import JCS
 from credentials.did_key import mint_battery_did
-from credentials.passport.issuing import issue_passport_credential
 from tests.connector.test_dsp_negotiation_http import PASSPHRASE_ENV, free_port
 
 KEY = "k" * 32
@@ -55,12 +51,7 @@ async def streaming(tmp_path: Path) -> AsyncIterator[tuple[RunningNode, str]]:
     async with running_node(config, create_app(config)) as node:
         # the node becomes the pack's custodian after the stream started: batches that
         # closed before wait and are credentialed on a retry
-        key = node.app[IDENTITY].signing_key
-        async with node.app[STORE].transaction() as tx:
-            await tx.put_battery(BatteryRecord(did=pack, key_id="key-1"))
-        await node.app[PASSPORT_BOOK].append(pack, lambda previous: issue_passport_credential(
-            manufacturing_credential(pack, key.controller, rng=random.Random(5),
-                                     previous=previous), key, suite=JCS))
+        await start_sample_passport(node.app, pack, seed=5)
         yield node, pack
 
 
