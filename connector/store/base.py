@@ -394,8 +394,9 @@ class Transaction(Reader):
         redelivered message adds nothing."""
 
     @abstractmethod
-    async def assign_hub_batch(self, batch_id: str, event_ids: list[str]) -> int:
-        """Mark unbatched events as covered by ``batch_id``; how many changed."""
+    async def assign_hub_batch(self, batch_id: str, event_ids: list[str]) -> list[str]:
+        """Mark unbatched events as covered by ``batch_id``; the ids that were free (an event
+        another batch covers already is left alone)."""
 
     @abstractmethod
     async def put_hub_batch(self, record: HubBatch) -> HubBatch:

@@ -620,9 +620,9 @@ class SqlSession(Transaction):
             inserted.extend(str(row["event_id"]) for row in found)
         return inserted
 
-    async def assign_hub_batch(self, batch_id: str, event_ids: list[str]) -> int:
+    async def assign_hub_batch(self, batch_id: str, event_ids: list[str]) -> list[str]:
         self._require_writable()
-        changed = 0
+        taken: list[str] = []
         for start in range(0, len(event_ids), _EVENT_CHUNK):
             chunk = [check_key(e, "event_id") for e in event_ids[start:start + _EVENT_CHUNK]]
             marks = ", ".join(f"${i}" for i in range(2, len(chunk) + 2))
@@ -630,8 +630,8 @@ class SqlSession(Transaction):
                 f"UPDATE hub_events SET batch_id = $1 WHERE batch_id IS NULL "
                 f"AND event_id IN ({marks}) RETURNING event_id",
                 check_key(batch_id, "batch_id"), *chunk)
-            changed += len(rows)
-        return changed
+            taken.extend(str(row["event_id"]) for row in rows)
+        return taken
 
     async def put_hub_batch(self, record: HubBatch) -> HubBatch:
         return await self._put(HUB_BATCHES, record)

@@ -196,3 +196,35 @@ async def test_events_stored_before_a_crash_are_batched_and_credentialed_on_reco
         batches = await reader.list_hub_batches(battery_did=pack)
     assert loose == [] and len(batches) == 1 and batches[0].credential_digest is not None
     assert batches[0].tree_size == first.stats.events_stored
+
+
+async def test_a_replica_recovering_meanwhile_never_makes_two_batches_cover_an_event(
+        oem: RunningNode) -> None:
+    clock = Clock()
+    pack = await a_pack(oem)
+    hub = SimulatedHub(pack, CELLS, seed=13).overheat(2, from_tick=0)
+    running = bridge_of(oem, clock, batch_max_events=10_000)
+    await running.register_pack(hub.hub_id, pack, hub.registered_cells())
+    messages = messages_of(hub, 40)
+    for message in messages[:len(messages) // 2]:
+        await running.handle(message)
+    assert running.stats.events_stored >= 1
+    # another replica starts now and recovers the events the running one has not batched
+    restarted = bridge_of(oem, clock)
+    await restarted.register_pack(hub.hub_id, pack, hub.registered_cells())
+    await restarted.recover()
+    for message in messages[len(messages) // 2:]:
+        await running.handle(message)
+    await running.flush()  # its open batch holds events the other replica took, and new ones
+    async with oem.app[STORE].read() as reader:
+        events = await reader.list_hub_events(battery_did=pack, limit=10_000)
+        batches = await reader.list_hub_batches(battery_did=pack)
+    covered = [event_id for batch in batches for event_id in batch.event_ids]
+    assert sorted(covered) == sorted(e.event_id for e in events)  # each once, none left out
+    # the recovering replica took the first half, the running one committed only the rest
+    assert restarted.stats.batches == 1 and running.stats.batches == 1
+    assert len(batches) == 2 and all(b.tree_size >= 1 for b in batches)
+    for batch in batches:  # each stored root is the root of exactly the events it lists
+        proven = await running.prove(batch.event_ids[0])
+        assert proven is not None and proven["batch"]["merkleRoot"] == batch.merkle_root
+        assert batch.credential_digest is not None

@@ -366,22 +366,33 @@ class HubBridge:
                 await self._commit(event.battery_did, closed)
 
     async def _commit(self, battery_did: str, batch: ClosedBatch) -> None:
-        """Store the batch with the events it covers, then append its credential."""
-        events = batch.events
-        record = HubBatch(
-            id=new_id(), battery_did=battery_did, hub_id=events[0].hub_id,
-            merkle_root=batch.root_b64, tree_size=len(events),
-            event_ids=tuple(e.event_id for e in events),
-            first_event_at=min(e.observed_at for e in events),
-            last_event_at=max(e.observed_at for e in events), closed_at=batch.closed_at)
+        """Store the batch with the events it covers, then append its credential.
+
+        Events another worker's batch took meanwhile (a redelivery after a lost ack) are left
+        to that batch: the root is then rebuilt over the events this one really covers."""
+        events = list(batch.events)
+        record = self._record(battery_did, events, batch.root_b64, batch.closed_at)
         async with self._store.transaction() as tx:
-            taken = await tx.assign_hub_batch(record.id, list(record.event_ids))
-            if taken != len(events):
-                # another worker batched some of them meanwhile: re-batch what is left
-                raise RuntimeError(f"batch {record.id}: {taken} of {len(events)} events free")
+            taken = set(await tx.assign_hub_batch(record.id, list(record.event_ids)))
+            if len(taken) != len(events):
+                events = [e for e in events if e.event_id in taken]
+                if not events:
+                    return
+                root = encode_hash(MerkleTree([e.digest() for e in events]).root)
+                record = replace(self._record(battery_did, events, root, batch.closed_at),
+                                 id=record.id)
             record = await tx.put_hub_batch(record)
         self.stats.batches += 1
         await self._credential_for(record, Counter(str(e.kind) for e in events))
+
+    @staticmethod
+    def _record(battery_did: str, events: list[CellEvent], root: str,
+                closed_at: datetime) -> HubBatch:
+        return HubBatch(
+            id=new_id(), battery_did=battery_did, hub_id=events[0].hub_id, merkle_root=root,
+            tree_size=len(events), event_ids=tuple(e.event_id for e in events),
+            first_event_at=min(e.observed_at for e in events),
+            last_event_at=max(e.observed_at for e in events), closed_at=closed_at)
 
     async def _credential_for(self, record: HubBatch,
                               counts: Counter[str] | None = None) -> int:
