@@ -173,13 +173,19 @@ async def http_client_ctx(app: web.Application) -> AsyncIterator[None]:
 async def store_ctx(app: web.Application) -> AsyncIterator[None]:
     """The node's durable state; closed last among the resources that use it."""
     config = app[CONFIG]
-    store = await open_store(config.store, data_dir=config.data_dir)
+    from connector.dsp.negotiation_service import DSP_STATE
+
+    # Records are stamped with the node's clock (the DSP settings'), the one the process
+    # timeouts and agreement windows are judged by: with a shifted clock (demo, tests), a
+    # process made after the shift must not look a day old to the stale-process watch.
+    clock = app[DSP_STATE].settings.clock if DSP_STATE in app else None
+    store = await open_store(config.store, data_dir=config.data_dir,
+                             **({"clock": clock} if clock is not None else {}))
     app[STORE] = store
     from connector.passports import PASSPORT_BOOK, PassportBook
 
     app[PASSPORT_BOOK] = PassportBook(store)
     if store.backend == "postgresql":  # replicas may share it: so must their replay check
-        from connector.dsp.negotiation_service import DSP_STATE
         from connector.participant_auth import StoreReplayCache
 
         if DSP_STATE in app:
