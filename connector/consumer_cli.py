@@ -57,13 +57,13 @@ AfterOption = Annotated[str | None, typer.Option(
     "--after", help="Continue after this id (the 'next' cursor of the previous page).")]
 
 
-def _consoles() -> tuple[Console, Console]:
+def consoles() -> tuple[Console, Console]:
     """Built per command, so they see the terminal (and ``COLUMNS``) of this invocation."""
     return (Console(emoji=False, highlight=False),
             Console(stderr=True, emoji=False, highlight=False))
 
 
-def _client(node: str, api_key: str | None) -> NodeClient:
+def operator_client(node: str, api_key: str | None) -> NodeClient:
     if not api_key:
         raise CliError(f"no operator API key: pass --api-key or set {API_KEY_ENV} (`bpc serve` "
                        "prints it at the node's first start)")
@@ -74,9 +74,9 @@ def _client(node: str, api_key: str | None) -> NodeClient:
 
 
 @contextlib.contextmanager
-def _node_errors(node: str) -> Iterator[None]:
+def node_errors(node: str) -> Iterator[None]:
     """Every failure to talk to the node: printed without a traceback, exit code 2."""
-    err = _consoles()[1]
+    err = consoles()[1]
     try:
         yield
     except CliError as exc:
@@ -93,7 +93,7 @@ def _node_errors(node: str) -> Iterator[None]:
         raise typer.Exit(EXIT_ERROR) from None
 
 
-def _print_json(data: Any) -> None:
+def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2, ensure_ascii=False))
 
 
@@ -146,11 +146,11 @@ def catalog(provider_url: ProviderUrl, provider_did: ProviderDid = None,
             node: NodeOption = DEFAULT_NODE_URL, api_key: ApiKeyOption = None,
             as_json: JsonOption = False) -> None:
     """The provider's catalog as this node sees it: datasets and their offer ids."""
-    out, _ = _consoles()
-    with _node_errors(node):
-        data = _client(node, api_key).catalog(provider_url, provider_did)
+    out, _ = consoles()
+    with node_errors(node):
+        data = operator_client(node, api_key).catalog(provider_url, provider_did)
     if as_json:
-        _print_json(data)
+        print_json(data)
         return
     datasets = _datasets(data)
     out.print(f"catalog of {escape(str(data.get('participantId')))}: {len(datasets)} "
@@ -165,11 +165,11 @@ def catalog(provider_url: ProviderUrl, provider_did: ProviderDid = None,
             escape("\n".join(str(o.get("@id")) for o in offers if isinstance(o, dict))
                    if isinstance(offers, list) else ""),
         )
-    _fold(table)
+    fold_table(table)
     out.print(table)
 
 
-def _when(value: Any) -> str | None:
+def show_time(value: Any) -> str | None:
     """A view's timestamp to the second: tables are read by people."""
     return None if not isinstance(value, str) else value[:19].replace("T", " ")
 
@@ -180,7 +180,7 @@ def _datasets(data: dict[str, Any]) -> list[dict[str, Any]]:
     return [item for item in items if isinstance(item, dict)]
 
 
-def _fold(table: Table) -> None:
+def fold_table(table: Table) -> None:
     """Ids are long IRIs: fold them over lines rather than cut them with an ellipsis."""
     for column in table.columns:
         column.overflow = "fold"
@@ -192,9 +192,9 @@ def negotiate(provider_url: ProviderUrl,
               timeout: TimeoutOption = 30.0, node: NodeOption = DEFAULT_NODE_URL,
               api_key: ApiKeyOption = None, as_json: JsonOption = False) -> None:
     """Negotiate a contract for an offer of the provider's catalog; prints the agreement id."""
-    out, _ = _consoles()
-    with _node_errors(node):
-        client = _client(node, api_key)
+    out, _ = consoles()
+    with node_errors(node):
+        client = operator_client(node, api_key)
         view = client.start_negotiation(provider_url, offer, provider_did)
         settled = True
         if wait:
@@ -202,7 +202,7 @@ def negotiate(provider_url: ProviderUrl,
             view, settled = _poll(lambda: client.negotiation(pid), NEGOTIATION_DONE, view,
                                   timeout)
     if as_json:
-        _print_json(view)
+        print_json(view)
     elif view.get("state") != "TERMINATED":
         out.print(f"negotiation {escape(str(view['id']))}: {escape(str(view['state']))}",
                   soft_wrap=True)
@@ -217,16 +217,16 @@ def transfer(provider_url: ProviderUrl,
              node: NodeOption = DEFAULT_NODE_URL, api_key: ApiKeyOption = None,
              as_json: JsonOption = False) -> None:
     """Start a transfer under an agreement; waits until the provider starts it."""
-    out, _ = _consoles()
-    with _node_errors(node):
-        client = _client(node, api_key)
+    out, _ = consoles()
+    with node_errors(node):
+        client = operator_client(node, api_key)
         view = client.start_transfer(agreement, provider_url)
         settled = True
         if wait:
             pid = str(view["id"])
             view, settled = _poll(lambda: client.transfer(pid), TRANSFER_SETTLED, view, timeout)
     if as_json:
-        _print_json(view)
+        print_json(view)
     elif view.get("state") != "TERMINATED":
         out.print(f"transfer {escape(str(view['id']))}: {escape(str(view['state']))}",
                   soft_wrap=True)
@@ -244,32 +244,32 @@ def fetch(transfer_id: Annotated[str, typer.Argument(help="The transfer id (ours
           node: NodeOption = DEFAULT_NODE_URL, api_key: ApiKeyOption = None) -> None:
     """Get a STARTED transfer's data; the node uses the transfer's token and refreshes it
     while the agreement allows (exit 2 with the provider's reason once it does not)."""
-    out, _ = _consoles()
-    with _node_errors(node):
-        data = _client(node, api_key).transfer_data(transfer_id)
+    out, _ = consoles()
+    with node_errors(node):
+        data = operator_client(node, api_key).transfer_data(transfer_id)
     if output is not None:
         output.write_bytes(data)
         out.print(f"{len(data)} bytes written to {escape(str(output))}", soft_wrap=True)
         return
     try:
-        _print_json(json.loads(data))
+        print_json(json.loads(data))
     except ValueError:
         typer.echo(data.decode("utf-8", errors="replace"))
 
 
-def _list(collection: str, node: str, api_key: str | None, as_json: bool,
+def list_collection(collection: str, node: str, api_key: str | None, as_json: bool,
           columns: list[tuple[str, Callable[[dict[str, Any]], Any]]], **query: str | None) -> None:
-    out, _ = _consoles()
-    with _node_errors(node):
-        data = _client(node, api_key).page(collection, **query)
+    out, _ = consoles()
+    with node_errors(node):
+        data = operator_client(node, api_key).page(collection, **query)
     if as_json:
-        _print_json(data)
+        print_json(data)
         return
     table = Table(*(name for name, _ in columns))
     for item in data.get("items", []):
         table.add_row(*(escape("" if (value := get(item)) is None else str(value))
                         for _, get in columns))
-    _fold(table)
+    fold_table(table)
     out.print(table)
     if data.get("next"):
         out.print(f"more: --after {escape(str(data['next']))}", soft_wrap=True)
@@ -282,11 +282,11 @@ def negotiations(role: RoleOption = None,
                  node: NodeOption = DEFAULT_NODE_URL, api_key: ApiKeyOption = None,
                  as_json: JsonOption = False) -> None:
     """The node's contract negotiations (both roles unless --role)."""
-    _list("negotiations", node, api_key, as_json, [
+    list_collection("negotiations", node, api_key, as_json, [
         ("id", lambda n: n.get("id")), ("role", lambda n: n.get("role")),
         ("state", lambda n: n.get("state")), ("counterparty", lambda n: n.get("counterPartyId")),
         ("asset", lambda n: n.get("assetId")), ("agreement", lambda n: n.get("agreementId")),
-        ("updated", lambda n: _when(n.get("updatedAt"))),
+        ("updated", lambda n: show_time(n.get("updatedAt"))),
     ], role=role, state=state, limit=str(limit), after=after)
 
 
@@ -297,10 +297,11 @@ def agreements(role: RoleOption = None,
                node: NodeOption = DEFAULT_NODE_URL, api_key: ApiKeyOption = None,
                as_json: JsonOption = False) -> None:
     """The node's contract agreements, as provider and as consumer."""
-    _list("agreements", node, api_key, as_json, [
+    list_collection("agreements", node, api_key, as_json, [
         ("id", lambda a: a.get("id")), ("role", lambda a: a.get("role")),
         ("asset", lambda a: a.get("assetId")), ("provider", lambda a: a.get("providerId")),
-        ("consumer", lambda a: a.get("consumerId")), ("signed", lambda a: _when(a.get("signedAt"))),
+        ("consumer", lambda a: a.get("consumerId")),
+        ("signed", lambda a: show_time(a.get("signedAt"))),
     ], role=role, assetId=asset, limit=str(limit), after=after)
 
 
@@ -312,12 +313,12 @@ def transfers(role: RoleOption = None,
               node: NodeOption = DEFAULT_NODE_URL, api_key: ApiKeyOption = None,
               as_json: JsonOption = False) -> None:
     """The node's transfer processes (tokens are never shown)."""
-    _list("transfers", node, api_key, as_json, [
+    list_collection("transfers", node, api_key, as_json, [
         ("id", lambda t: t.get("id")), ("role", lambda t: t.get("role")),
         ("state", lambda t: t.get("state")), ("agreement", lambda t: t.get("agreementId")),
         ("asset", lambda t: t.get("assetId")),
         ("endpoint", lambda t: (t.get("dataAddress") or {}).get("endpoint")),
-        ("updated", lambda t: _when(t.get("updatedAt"))),
+        ("updated", lambda t: show_time(t.get("updatedAt"))),
     ], role=role, state=state, agreementId=agreement, limit=str(limit), after=after)
 
 
@@ -334,8 +335,8 @@ ListIndex = Annotated[int | None, typer.Option("--index", min=0, help="The entry
 
 def _change_status(action: str, credential: Path | None, list_url: str | None,
                    index: int | None, node: str, api_key: str | None) -> None:
-    out, _ = _consoles()
-    with _node_errors(node):
+    out, _ = consoles()
+    with node_errors(node):
         if (credential is None) == (list_url is None) or (list_url is None) != (index is None):
             raise CliError("give either --credential FILE, or --list URL with --index N")
         if credential is not None:
@@ -345,7 +346,7 @@ def _change_status(action: str, credential: Path | None, list_url: str | None,
                 raise CliError(f"cannot read {credential}: {exc}") from None
         else:
             body = {"statusListCredential": list_url, "statusListIndex": str(index)}
-        answer = _client(node, api_key).post(f"/management/status/{action}", body)
+        answer = operator_client(node, api_key).post(f"/management/status/{action}", body)
     out.print(f"{action}: index {answer['statusListIndex']} of "
               f"{escape(answer['statusListCredential'])}", soft_wrap=True)
 
@@ -387,12 +388,12 @@ def policy_explain(
 ) -> None:
     """Why DATASET is (not) in the catalog PARTICIPANT sees: per offer, the constraint that
     fails and what is missing. Exit 0 when it is offered, 1 when it is not."""
-    out, _ = _consoles()
-    with _node_errors(node):
-        answer = _client(node, api_key).get("/management/catalog/explain", dataset=dataset,
+    out, _ = consoles()
+    with node_errors(node):
+        answer = operator_client(node, api_key).get("/management/catalog/explain", dataset=dataset,
                                             participant=participant)
     if as_json:
-        _print_json(answer)
+        print_json(answer)
     else:
         verdict = "offered to" if answer["visible"] else "NOT offered to"
         out.print(f"{escape(dataset)} is {verdict} {escape(participant)}", soft_wrap=True)

@@ -31,11 +31,11 @@ from connector.consumer_cli import (
     ApiKeyOption,
     JsonOption,
     NodeOption,
-    _client,
-    _consoles,
-    _fold,
-    _node_errors,
-    _print_json,
+    consoles,
+    fold_table,
+    node_errors,
+    operator_client,
+    print_json,
 )
 from connector.keystore_cli import CliError
 from connector.node_client import DEFAULT_NODE_URL, NodeProblem, path_segment
@@ -64,11 +64,11 @@ def _yes(value: Any) -> str:
 def trust_list(node: NodeOption = DEFAULT_NODE_URL, api_key: ApiKeyOption = None,
                as_json: JsonOption = False) -> None:
     """Trusted issuers (local and imported), authorities and imported trust lists."""
-    out, _ = _consoles()
-    with _node_errors(node):
-        view = _client(node, api_key).get(TRUST_PATH)
+    out, _ = consoles()
+    with node_errors(node):
+        view = operator_client(node, api_key).get(TRUST_PATH)
     if as_json:
-        _print_json(view)
+        print_json(view)
         return
     issuers = Table("credential type", "issuer", "source", "active", "from config",
                     title="trusted issuers")
@@ -88,7 +88,7 @@ def trust_list(node: NodeOption = DEFAULT_NODE_URL, api_key: ApiKeyOption = None
                       escape(record["validUntil"]), _yes(record.get("active")),
                       str(len(record.get("entries", []))))
     for table in (issuers, authorities, lists):
-        _fold(table)
+        fold_table(table)
         out.print(table)
 
 
@@ -104,11 +104,11 @@ def trust_add(type_: TypeOption = None, issuer: IssuerOption = None,
               authority: AuthorityOption = None, node: NodeOption = DEFAULT_NODE_URL,
               api_key: ApiKeyOption = None) -> None:
     """Trust --issuer for each --type, or accept --authority's trust lists for the --types."""
-    out, _ = _consoles()
-    with _node_errors(node):
+    out, _ = consoles()
+    with node_errors(node):
         _one_mode(type_, issuer, authority)
         assert type_
-        client = _client(node, api_key)
+        client = operator_client(node, api_key)
         if authority is not None:
             answer = client.post(f"{TRUST_PATH}/authorities",
                                  {"issuer": authority, "credentialTypes": type_})
@@ -130,13 +130,13 @@ def trust_remove(type_: TypeOption = None, issuer: IssuerOption = None,
                      show_default=False)] = None,
                  node: NodeOption = DEFAULT_NODE_URL, api_key: ApiKeyOption = None) -> None:
     """Stop trusting --issuer for --type, drop an --authority, or forget an imported --list."""
-    out, _ = _consoles()
-    with _node_errors(node):
+    out, _ = consoles()
+    with node_errors(node):
         modes = sum(x is not None for x in (issuer, authority, source))
         if modes != 1 or (issuer is not None) != bool(type_) or (
                 issuer is None and type_):
             raise CliError("give --type T --issuer DID, or --authority DID, or --list SOURCE")
-        client = _client(node, api_key)
+        client = operator_client(node, api_key)
         if source is not None:
             client.request("DELETE", f"{TRUST_PATH}/lists/{path_segment(source)}")
             out.print(f"removed trust list {escape(source)} and its entries", soft_wrap=True)
@@ -176,10 +176,10 @@ def trust_import(file: Annotated[Path, typer.Argument(help="The signed trust lis
                  as_json: JsonOption = False) -> None:
     """Import a trust list signed by an authority the node trusts; exit 1 with the reasons if
     the node refuses it."""
-    out, err = _consoles()
-    with _node_errors(node):
+    out, err = consoles()
+    with node_errors(node):
         credential = _read_list(file)
-        client = _client(node, api_key)
+        client = operator_client(node, api_key)
         try:
             body = ({"verifiableCredential": credential} if isinstance(credential, str)
                     else credential)
@@ -192,7 +192,7 @@ def trust_import(file: Annotated[Path, typer.Argument(help="The signed trust lis
                 err.print(f"  - {escape(str(reason))}", soft_wrap=True)
             raise typer.Exit(EXIT_REJECTED) from None
     if as_json:
-        _print_json(answer)
+        print_json(answer)
         return
     out.print(f"imported {escape(answer['source'])} from {escape(answer['authority'])} "
               f"(valid until {escape(answer['validUntil'])}): {len(answer['entries'])} "

@@ -27,11 +27,11 @@ from connector.consumer_cli import (
     JsonOption,
     LimitOption,
     NodeOption,
-    _client,
-    _consoles,
-    _fold,
-    _node_errors,
-    _print_json,
+    consoles,
+    fold_table,
+    node_errors,
+    operator_client,
+    print_json,
 )
 from connector.keystore_cli import CliError
 from connector.node_client import DEFAULT_NODE_URL, path_segment
@@ -71,12 +71,12 @@ def wallet_add(
     as_json: JsonOption = False,
 ) -> None:
     """Put a credential issued to the node into its wallet (the node verifies it first)."""
-    out, _ = _consoles()
-    with _node_errors(node):
+    out, _ = consoles()
+    with node_errors(node):
         document = read_credential(source)
-        view = _client(node, api_key).post(COLLECTION, document)
+        view = operator_client(node, api_key).post(COLLECTION, document)
     if as_json:
-        _print_json(view)
+        print_json(view)
         return
     out.print(f"added {escape(str(view['id']))} ({escape(_types(view))}) issued by "
               f"{escape(str(view['issuer']))}", soft_wrap=True)
@@ -91,12 +91,12 @@ def wallet_list(
     as_json: JsonOption = False,
 ) -> None:
     """The credentials the node holds."""
-    out, _ = _consoles()
-    with _node_errors(node):
-        data = _client(node, api_key).get(COLLECTION, limit=str(limit), after=after,
+    out, _ = consoles()
+    with node_errors(node):
+        data = operator_client(node, api_key).get(COLLECTION, limit=str(limit), after=after,
                                           includeRemoved="true" if removed else None)
     if as_json:
-        _print_json(data)
+        print_json(data)
         return
     table = Table("id", "types", "issuer", "valid until", *(["removed"] if removed else []))
     for item in data.get("items", []):
@@ -104,7 +104,7 @@ def wallet_list(
         if removed:
             row.append(item.get("removedAt"))
         table.add_row(*(escape("" if value is None else str(value)) for value in row))
-    _fold(table)
+    fold_table(table)
     out.print(table)
     if data.get("next"):
         out.print(f"more: --after {escape(str(data['next']))}", soft_wrap=True)
@@ -116,9 +116,9 @@ def wallet_show(
     node: NodeOption = DEFAULT_NODE_URL, api_key: ApiKeyOption = None,
 ) -> None:
     """One held credential, as JSON."""
-    with _node_errors(node):
-        view = _client(node, api_key).get(f"{COLLECTION}/{path_segment(credential_id)}")
-    _print_json(view)
+    with node_errors(node):
+        view = operator_client(node, api_key).get(f"{COLLECTION}/{path_segment(credential_id)}")
+    print_json(view)
 
 
 @wallet_app.command("remove")
@@ -127,9 +127,10 @@ def wallet_remove(
     node: NodeOption = DEFAULT_NODE_URL, api_key: ApiKeyOption = None,
 ) -> None:
     """Stop presenting a credential (the node keeps the record, marked removed)."""
-    out, _ = _consoles()
-    with _node_errors(node):
-        _client(node, api_key).request("DELETE", f"{COLLECTION}/{path_segment(credential_id)}")
+    out, _ = consoles()
+    with node_errors(node):
+        operator_client(node, api_key).request(
+            "DELETE", f"{COLLECTION}/{path_segment(credential_id)}")
     out.print(f"removed {escape(credential_id)}", soft_wrap=True)
 
 

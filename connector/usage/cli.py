@@ -15,8 +15,8 @@ from connector.consumer_cli import (
     JsonOption,
     LimitOption,
     NodeOption,
-    _list,
-    _when,
+    list_collection,
+    show_time,
 )
 from connector.node_client import DEFAULT_NODE_URL
 
@@ -32,10 +32,11 @@ def receipts_list(agreement: AgreementOption = None, limit: LimitOption = 100,
                   after: AfterOption = None, node: NodeOption = DEFAULT_NODE_URL,
                   api_key: ApiKeyOption = None, as_json: JsonOption = False) -> None:
     """The signed deletion receipts this node recorded."""
-    _list("deletion-receipts", node, api_key, as_json, [
+    list_collection("deletion-receipts", node, api_key, as_json, [
         ("receipt", lambda r: r.get("id")), ("agreement", lambda r: r.get("agreementId")),
-        ("consumer", lambda r: r.get("consumerId")), ("purged", lambda r: _when(r.get("purgedAt"))),
-        ("received", lambda r: _when(r.get("receivedAt"))),
+        ("consumer", lambda r: r.get("consumerId")),
+        ("purged", lambda r: show_time(r.get("purgedAt"))),
+        ("received", lambda r: show_time(r.get("receivedAt"))),
     ], agreementId=agreement, limit=str(limit), after=after)
 
 
@@ -44,9 +45,9 @@ def receipts_overdue(limit: LimitOption = 100, after: AfterOption = None,
                      node: NodeOption = DEFAULT_NODE_URL, api_key: ApiKeyOption = None,
                      as_json: JsonOption = False) -> None:
     """Agreements whose consumer should have deleted the data and sent a receipt by now."""
-    _list("deletion-receipts/overdue", node, api_key, as_json, [
+    list_collection("deletion-receipts/overdue", node, api_key, as_json, [
         ("agreement", lambda o: o.get("agreementId")), ("consumer", lambda o: o.get("consumerDid")),
-        ("asset", lambda o: o.get("assetId")), ("due", lambda o: _when(o.get("dueAt"))),
+        ("asset", lambda o: o.get("assetId")), ("due", lambda o: show_time(o.get("dueAt"))),
         ("overdue (h)", lambda o: f"{o.get('overdueBy', 0) / 3600:.1f}"),
     ], limit=str(limit), after=after)
 
@@ -56,12 +57,13 @@ def received(agreement: AgreementOption = None, limit: LimitOption = 100,
              api_key: ApiKeyOption = None, as_json: JsonOption = False) -> None:
     """Data this node received as consumer: when it is (or was) deleted and whether the
     provider took the deletion receipt (the data itself is never shown here)."""
-    _list("received-data", node, api_key, as_json, [
+    list_collection("received-data", node, api_key, as_json, [
         ("transfer", lambda d: d.get("transferId")), ("agreement", lambda d: d.get("agreementId")),
-        ("asset", lambda d: d.get("assetId")), ("received", lambda d: _when(d.get("receivedAt"))),
-        ("purge at", lambda d: _when(d.get("purgeAt"))),
-        ("purged", lambda d: _when(d.get("purgedAt"))),
-        ("receipt sent", lambda d: _when(d.get("receiptSentAt"))),
+        ("asset", lambda d: d.get("assetId")),
+        ("received", lambda d: show_time(d.get("receivedAt"))),
+        ("purge at", lambda d: show_time(d.get("purgeAt"))),
+        ("purged", lambda d: show_time(d.get("purgedAt"))),
+        ("receipt sent", lambda d: show_time(d.get("receiptSentAt"))),
     ], agreementId=agreement, limit=str(limit), after=after)
 
 

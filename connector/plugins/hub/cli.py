@@ -21,10 +21,10 @@ from connector.consumer_cli import (
     ApiKeyOption,
     JsonOption,
     NodeOption,
-    _client,
-    _consoles,
-    _node_errors,
-    _print_json,
+    consoles,
+    node_errors,
+    operator_client,
+    print_json,
 )
 from connector.node_client import DEFAULT_NODE_URL, path_segment
 
@@ -59,11 +59,11 @@ def check_bundle(bundle: dict[str, Any]) -> tuple[bool, str]:
 def status(node: NodeOption = DEFAULT_NODE_URL, api_key: ApiKeyOption = None,
            as_json: JsonOption = False) -> None:
     """The bridge's hubs, counters and unverified cells."""
-    out, _ = _consoles()
-    with _node_errors(node):
-        data = _client(node, api_key).get("/management/hub/status")
+    out, _ = consoles()
+    with node_errors(node):
+        data = operator_client(node, api_key).get("/management/hub/status")
     if as_json:
-        _print_json(data)
+        print_json(data)
         return
     stats = data.get("stats", {})
     for hub in data.get("hubs", []):
@@ -78,10 +78,10 @@ def status(node: NodeOption = DEFAULT_NODE_URL, api_key: ApiKeyOption = None,
 
 
 def _report(bundle: dict[str, Any], as_json: bool) -> None:
-    out, err = _consoles()
+    out, err = consoles()
     ok, why = check_bundle(bundle)
     if as_json:
-        _print_json({**bundle, "verified": ok, "reason": why})
+        print_json({**bundle, "verified": ok, "reason": why})
     else:
         out.print_json(json.dumps(bundle.get("event")))
         out.print(f"proof: {escape(json.dumps(bundle.get('proof')))}", soft_wrap=True)
@@ -101,8 +101,8 @@ def prove(event_id: Annotated[str, typer.Argument(help="The event's id (urn:uuid
           node: NodeOption = DEFAULT_NODE_URL, api_key: ApiKeyOption = None,
           as_json: JsonOption = False) -> None:
     """Print an event, its inclusion proof and its batch credential, checked offline."""
-    with _node_errors(node):
-        bundle = _client(node, api_key).get(
+    with node_errors(node):
+        bundle = operator_client(node, api_key).get(
             f"/management/hub/events/{path_segment(event_id)}/proof")
     if output is not None:
         output.write_text(json.dumps(bundle, indent=2), encoding="utf-8")
@@ -116,11 +116,11 @@ def verify(bundle_file: Annotated[Path, typer.Argument(help="A bundle saved by p
     try:
         bundle = json.loads(bundle_file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        _consoles()[1].print(f"[red]error:[/red] cannot read {escape(str(bundle_file))}: "
+        consoles()[1].print(f"[red]error:[/red] cannot read {escape(str(bundle_file))}: "
                              f"{escape(str(exc))}")
         raise typer.Exit(EXIT_ERROR) from None
     if not isinstance(bundle, dict):
-        _consoles()[1].print("[red]error:[/red] a proof bundle is a JSON object")
+        consoles()[1].print("[red]error:[/red] a proof bundle is a JSON object")
         raise typer.Exit(EXIT_ERROR)
     _report(bundle, as_json)
 
@@ -168,7 +168,7 @@ def simulate(
     from connector.plugins.hub.sources.mqtt import MqttPublisher, MqttSettings
     from credentials.did_key import mint_battery_did
 
-    out, err = _consoles()
+    out, err = consoles()
     host, _, port = broker.rpartition(":")
     if not host or not port.isdigit():
         raise typer.BadParameter("host:port", param_hint="--broker")
@@ -178,8 +178,8 @@ def simulate(
     out.print(f"hub {hub.hub_id} of pack {pack.battery_did}: {cells} cells, faults "
               f"{pack.faults or 'none'}", soft_wrap=True)
     if register:
-        with _node_errors(node):
-            _client(node, api_key).post("/management/hub/packs", {
+        with node_errors(node):
+            operator_client(node, api_key).post("/management/hub/packs", {
                 "hubId": hub.hub_id, "batteryDid": pack.battery_did,
                 "cells": [{"position": p, "cellUid": c.cell_uid, "monitorDid": c.monitor_did}
                           for p, c in hub.registered_cells().items()]})
