@@ -135,6 +135,7 @@ def sign_request(
     now: datetime | None = None,
     lifetime_s: int = MAX_LIFETIME_S,
     access_token: str | None = None,
+    jti: str | None = None,
 ) -> str:
     """A bearer token authorising exactly this request (see the module docstring).
 
@@ -148,7 +149,7 @@ def sign_request(
         "aud": audience,
         "iat": issued,
         "exp": issued + lifetime_s,
-        "jti": f"urn:uuid:{uuid.uuid4()}",
+        "jti": jti or f"urn:uuid:{uuid.uuid4()}",
         "htm": method.upper(),
         "htu": normalise_url(url),
         "bh": body_hash(body),
@@ -365,11 +366,11 @@ class RequestSigner:
     access_tokens: Callable[[str], str | None] | None = None
 
     def headers(self, *, audience: str, method: str, url: str, body: bytes,
-                access_token: str | None = None) -> dict[str, str]:
+                access_token: str | None = None, jti: str | None = None) -> dict[str, str]:
         """``access_token`` overrides ``access_tokens`` (a verifier forwarding a holder's)."""
         now = self.clock() if self.clock is not None else None
         if access_token is None and self.access_tokens is not None:
             access_token = self.access_tokens(audience)
         token = sign_request(self.key, audience=audience, method=method, url=url, body=body,
-                             now=now, access_token=access_token)
+                             now=now, access_token=access_token, jti=jti)
         return {"Authorization": f"Bearer {token}"}

@@ -29,10 +29,10 @@ why — the policy's refusal reason then names both the missing credential and t
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -105,15 +105,6 @@ def credential_service_url(did_document: dict[str, Any], *, allow_http_loopback:
             raise ValueError(f"its CredentialService endpoint {endpoint!r} is not an https URL")
         return endpoint.rstrip("/") + "/presentations/query"
     raise ValueError("its DID document lists no CredentialService")
-
-
-def _claims_of(authorization: str) -> dict[str, Any]:
-    """The claims of a token we just signed ourselves (to learn its jti)."""
-    payload = authorization.split(" ", 1)[1].split(".")[1]
-    padded = payload + "=" * (-len(payload) % 4)
-    claims = json.loads(base64.urlsafe_b64decode(padded))
-    assert isinstance(claims, dict)
-    return claims
 
 
 def _earliest_valid_until(credentials: Iterable[dict[str, Any]]) -> datetime | None:
@@ -260,9 +251,9 @@ class RoleProofs:
             return self._failed(f"cannot find {did}'s credential service: {exc}")
         body = json.dumps({"@context": [DCP_CONTEXT], "type": "PresentationQueryMessage",
                            "scope": sorted(type_scope(t) for t in wanted)}).encode()
+        challenge = f"urn:uuid:{uuid.uuid4()}"  # the query token's jti: the VP must name it
         headers = self._signer.headers(audience=did, method="POST", url=url, body=body,
-                                       access_token=token)
-        challenge = str(_claims_of(headers["Authorization"])["jti"])
+                                       access_token=token, jti=challenge)
         headers["Content-Type"] = "application/json"
         try:
             async with self._session.post(url, data=body, headers=headers,
