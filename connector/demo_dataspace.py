@@ -31,7 +31,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import aiohttp
@@ -46,6 +46,7 @@ from connector.dsp.negotiation_service import DspSettings
 from connector.serve import RunningNode, running_node
 from vocab import BATTERY_CONTEXT_V1, CREDENTIALS_V2, ROLES_CONTEXT_V1
 
+T = TypeVar("T")
 PASSPHRASE_ENV = "BPC_DEMO_KEYSTORE_PASSPHRASE"
 NODES = ("certifier", "oem", "recycler", "workshop")
 ROLE_TYPES = ("DismantlerCredential", "DataExchangeGovernanceCredential")
@@ -76,7 +77,7 @@ class ShiftedClock:
         self.offset += delta
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -85,7 +86,7 @@ def _free_port() -> int:
 @contextlib.asynccontextmanager
 async def demo_node(data_dir: Path, operator_key: str,
                     clock: Callable[[], datetime]) -> AsyncIterator[RunningNode]:
-    port = _free_port()
+    port = free_port()
     # Watches every 0.2 s and no status-list caching: the demo shows in seconds what a real
     # node does within its watch interval and status max age.
     config = NodeConfig(public_base_url=f"http://127.0.0.1:{port}", data_dir=data_dir,
@@ -118,13 +119,22 @@ class Operator:
             await asyncio.sleep(0.02)
 
 
-async def _wait(check: Callable[[], Awaitable[bool]], timeout_s: float = 15.0) -> bool:
+async def until(check: Callable[[], Awaitable[T]], timeout_s: float = 15.0) -> T | None:
+    """Poll ``check`` until it answers something truthy (returned); ``None`` on timeout."""
     deadline = time.monotonic() + timeout_s
-    while not await check():
+    while True:
+        found = await check()
+        if found:
+            return found
         if time.monotonic() > deadline:
-            return False
+            return None
         await asyncio.sleep(0.05)
-    return True
+
+
+async def _receipt_recorded(oem: Operator, agreement_id: str) -> bool:
+    """Whether the OEM recorded a consumer's deletion receipt for the agreement."""
+    _, receipts = await oem.call("GET", f"/management/deletion-receipts?agreementId={agreement_id}")
+    return bool(receipts.get("items"))
 
 
 async def _issue(certifier: Operator, kind: str, context: str,
@@ -312,12 +322,8 @@ async def _expiry_and_receipt(act: _Act, oem: Operator, recycler: Operator,
     ended = await recycler.until(path, {"TERMINATED"})
     act.expect(ended.get("state") == "TERMINATED", f"transfer after expiry: {ended}")
 
-    async def receipt_recorded() -> bool:
-        _, receipts = await oem.call("GET",
-                                     f"/management/deletion-receipts?agreementId={agreement_id}")
-        return bool(receipts.get("items"))
-
-    act.expect(await _wait(receipt_recorded), "no deletion receipt reached the OEM")
+    act.expect(bool(await until(lambda: _receipt_recorded(oem, agreement_id))),
+               "no deletion receipt reached the OEM")
     _, kept = await recycler.call("GET", f"/management/received-data?agreementId={agreement_id}")
     row = (kept.get("items") or [{}])[0]
     act.expect(bool(row.get("purgedAt")), f"the recycler still holds the data: {row}")
@@ -348,12 +354,8 @@ async def _revocation(act: _Act, certifier: Operator, oem: Operator, recycler: O
             f"({escape(_reason(ended))})")
     agreement_id = str(negotiation.get("agreementId"))
 
-    async def receipt_recorded() -> bool:
-        _, receipts = await oem.call("GET",
-                                     f"/management/deletion-receipts?agreementId={agreement_id}")
-        return bool(receipts.get("items"))
-
-    act.expect(await _wait(receipt_recorded), "no receipt for the terminated agreement")
+    act.expect(bool(await until(lambda: _receipt_recorded(oem, agreement_id))),
+               "no receipt for the terminated agreement")
     act.say("the agreement ended early, so the recycler's node purges that data too; the OEM "
             "records its deletion receipt")
     again = await act.negotiate(recycler, oem, offer)

@@ -10,13 +10,11 @@ certified by an issuer the OEM trusts, registers the replacement.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 from rich.console import Console
@@ -24,7 +22,7 @@ from rich.markup import escape
 
 from connector.app import STORE, create_app
 from connector.config import NodeConfig
-from connector.demo_dataspace import PASSPHRASE_ENV, Operator, _free_port
+from connector.demo_dataspace import PASSPHRASE_ENV, Operator, free_port, until
 from connector.passports import start_sample_passport
 from connector.plugins.hub.cli import check_bundle
 from connector.plugins.hub.routes import BRIDGE
@@ -35,19 +33,8 @@ from credentials.did_key import key_from_seed, mint_battery_did
 from credentials.issuer import issue_credential
 from vocab import CREDENTIALS_V2, ROLES_CONTEXT_V1
 
-T = TypeVar("T")
 CELLS = 48
 OVERHEATING, SWAPPED = 3, 11
-
-
-async def _until(check: Callable[[], Awaitable[T | None]], timeout_s: float = 20.0) -> T | None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = await check()
-        if found:
-            return found
-        await asyncio.sleep(0.1)
-    return None
 
 
 async def hub_act(console: Console, root: Path) -> bool:
@@ -63,7 +50,7 @@ async def hub_act(console: Console, root: Path) -> bool:
 
     pack, _ = mint_battery_did()
     key = secrets.token_urlsafe(24)
-    port = _free_port()
+    port = free_port()
     config = NodeConfig(
         public_base_url=f"http://127.0.0.1:{port}", data_dir=root / "oem-hub",
         keystore_passphrase_env=PASSPHRASE_ENV, operator_api_key=key, shutdown_timeout_s=2,
@@ -91,7 +78,7 @@ async def hub_act(console: Console, root: Path) -> bool:
                         return dict(bundle)
             return None
 
-        bundle = await _until(thermal_proven)
+        bundle = await until(thermal_proven, timeout_s=20.0)
         expect(bundle is not None, "no thermal event reached a batch credential")
         if bundle is not None:
             proven, why = check_bundle(bundle)
@@ -105,7 +92,7 @@ async def hub_act(console: Console, root: Path) -> bool:
         async def locked() -> str | None:
             return access_restriction(node.app, pack, "performance-health")
 
-        reason = await _until(locked)
+        reason = await until(locked, timeout_s=20.0)
         expect(reason is not None, "the swapped cell did not lock the pack's cell data")
         console.print(f"  tamper: {escape(str(reason))}", soft_wrap=True)
 
