@@ -27,6 +27,7 @@ import base58
 import pytest
 from pydantic import ValidationError
 
+from connector.demo_dataspace import free_port
 from connector.plugins.hub.sources.base import (
     PayloadTooLarge,
     Source,
@@ -471,12 +472,6 @@ async def test_a_missing_ca_file_is_a_clear_error_at_start(sessions, tmp_path: P
 # -- credentials and TLS (a private broker) ------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _write_pki(folder: Path) -> None:
     """A CA, a server certificate for DNS:localhost only, a client certificate, and a stranger
     CA that signed nothing here."""
@@ -550,7 +545,7 @@ def private_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Private
     _write_pki(folder)
     subprocess.run([passwd, "-b", "-c", str(folder / "passwd"), "bridge", "right-password"],
                    check=True, capture_output=True)
-    broker = PrivateBroker(folder, _free_port(), _free_port())
+    broker = PrivateBroker(folder, free_port(), free_port())
     (folder / "mosquitto.conf").write_text(f"""
 per_listener_settings true
 persistence false
