@@ -15,14 +15,11 @@ writers never both take one position; the plugin observers run after the commit.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from aiohttp import web
 
 from connector.store import CredentialRecord, Reader, Store, Transaction
-from credentials.passport.chain import ChainEntry, Passport, PassportError
-
-Secured = dict[str, Any]
+from credentials.passport.chain import ChainEntry, Passport, PassportError, Secured
 
 
 class PassportAppendError(Exception):
@@ -117,9 +114,7 @@ async def start_sample_passport(app: web.Application, battery_did: str, *,
     def build(previous: str | None) -> Secured:
         unsigned = manufacturing_credential(battery_did, key.controller,
                                             rng=random.Random(seed), previous=previous)
-        signed = issue_passport_credential(unsigned, key, suite=JCS)
-        assert isinstance(signed, dict)
-        return signed
+        return issue_passport_credential(unsigned, key, suite=JCS)
 
     return await append_to_passport(app, battery_did, build)
 

@@ -51,7 +51,7 @@ def node_trust(app: web.Application | Mapping[Any, Any]) -> IssuerTrust:
     """The node's trust registry as the engine reads it (empty when none is installed)."""
     from connector.trust_registry import TRUST
 
-    trust = app.get(TRUST) if hasattr(app, "get") else None
+    trust = app.get(TRUST)
     return trust.current if trust is not None else TrustList()
 
 
@@ -61,7 +61,7 @@ async def requester_context(
 ) -> tuple[EvaluationContext, RoleProof]:
     """The context for ``did``'s request concerning ``policies`` (offers), and its proof."""
     proof = RoleProof()
-    proofs = app.get(ROLE_PROOFS) if hasattr(app, "get") else None
+    proofs = app.get(ROLE_PROOFS)
     if caller is not None and proofs is not None:
         proof = await proofs.prove(caller, credential_types_of_all(policies))
     context = EvaluationContext(participant_did=did, now=now, credentials=proof.credentials,
@@ -74,7 +74,7 @@ async def explained_context(
 ) -> tuple[EvaluationContext, RoleProof | None]:
     """The context ``explain`` evaluates for ``did``: the credentials it proved to this node
     lately (``RoleProofs.recent``), or none — and then the proof is ``None``."""
-    proofs = app.get(ROLE_PROOFS) if hasattr(app, "get") else None
+    proofs = app.get(ROLE_PROOFS)
     proof = (await proofs.recent(did, credential_types_of_all(policies))
              if proofs is not None else None)
     context = EvaluationContext(participant_did=did, now=now,

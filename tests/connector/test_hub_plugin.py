@@ -127,7 +127,7 @@ async def test_bad_settings_stop_the_node_naming_the_plugin(tmp_path: Path) -> N
     for bad in ({"source": "simulated"},
                 {"source": "simulated", "simulated": {"battery_did": "did:key:z6Mk",
                                                       "faults": ["melt:1@2"]}},
-                {"source": "mqtt"}, {"bogus": 1}):
+                {"source": "mqtt"}, {"source": "mqtt", "mqtt": {"port": 0}}, {"bogus": 1}):
         config = config_for(tmp_path / "bad", bad)
         with pytest.raises(PluginError, match="plugin 'hub'"):
             async with running_node(config, create_app(config)):

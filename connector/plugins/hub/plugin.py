@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from connector.plugins.hookspecs import hookimpl
 
@@ -77,13 +77,21 @@ class HubSettings(BaseModel):
     summary_period_s: float = Field(60.0, gt=0)
     tick_s: float = Field(0.25, gt=0, description="how often batches and periods are checked")
 
-    def model_post_init(self, _: Any) -> None:
+    @model_validator(mode="after")
+    def _source_settings(self) -> HubSettings:
         if self.source == "simulated" and self.simulated is None:
             raise ValueError("source 'simulated' needs a [plugins.hub.simulated] table")
-        if self.source == "mqtt" and self.mqtt is None:
-            raise ValueError("source 'mqtt' needs a [plugins.hub.mqtt] table")
+        if self.source == "mqtt":
+            if self.mqtt is None:
+                raise ValueError("source 'mqtt' needs a [plugins.hub.mqtt] table")
+            # Checked here, when the node loads its config, not when the source starts; the
+            # module (paho) is imported only for a node that uses MQTT, not on every ``bpc``.
+            from connector.plugins.hub.sources.mqtt import MqttSettings
+
+            MqttSettings.model_validate(self.mqtt)
         if self.source == "replay" and self.replay_path is None:
             raise ValueError("source 'replay' needs replay_path")
+        return self
 
 
 def simulated_hub(pack: SimulatedPack) -> Any:

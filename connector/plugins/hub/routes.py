@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from aiohttp import web
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from connector.management.auth import require_operator
 from connector.plugins.hub.bridge import HubBridge, ReplacementRefused
 from connector.plugins.hub.events import RegisteredCell
+from connector.plugins.hub.plugin import RUNNING
 from connector.problems import ProblemDetails, ProblemError, parse_body, read_json_object
 from credentials.did_key import public_key_of_did_key
 from credentials.errors import CredentialsError
@@ -38,10 +40,6 @@ def _bridge(request: web.Request) -> HubBridge:
 @require_operator
 async def status(request: web.Request) -> web.Response:
     """The bridge's status and its source's lag gauge (received, not yet acknowledged)."""
-    from dataclasses import asdict
-
-    from connector.plugins.hub.plugin import RUNNING
-
     view = await _bridge(request).status()
     running = request.config_dict.get(RUNNING)
     lag = getattr(running.source, "lag", None) if running is not None else None
