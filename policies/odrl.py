@@ -29,6 +29,8 @@ none; such a permission grants nothing).
 
 from __future__ import annotations
 
+import json
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -198,8 +200,44 @@ def parse_policy(data: Any, *, context: Any = None, require_action: bool = True)
     """Read a compact ODRL policy; ``context`` is the ``@context`` of the message around it.
 
     Raises a ``PolicyError`` subclass naming the JSON path of the first problem.
+
+    Parsed policies are remembered by their JSON text (``_PARSED``, bounded): a catalog
+    request reads each offer's policy for the credentials it needs, the purpose it names and
+    the decision, and the data plane reads an agreement's on every fetch — the models are
+    frozen, so one parse can serve them all.
     """
-    return _Reader(active_context(context), context, require_action).policy(data)
+    key = _cache_key(data, context, require_action)
+    if key is not None:
+        cached = _PARSED.get(key)
+        if cached is not None:
+            _PARSED.move_to_end(key)
+            return cached
+    policy = _Reader(active_context(context), context, require_action).policy(data)
+    if key is not None:
+        _PARSED[key] = policy
+        if len(_PARSED) > _PARSED_MAX:
+            _PARSED.popitem(last=False)
+    return policy
+
+
+_PARSED: OrderedDict[tuple[str, Any, bool], Policy] = OrderedDict()
+_PARSED_MAX = 2048
+
+
+def _cache_key(data: Any, context: Any, require_action: bool) -> tuple[str, Any, bool] | None:
+    """``(JSON text, context, require_action)``, or ``None`` for what cannot be a key (a
+    context given as an object, data that is not JSON)."""
+    if isinstance(context, list | tuple):
+        if not all(isinstance(item, str) for item in context):
+            return None
+        context = tuple(context)
+    elif context is not None and not isinstance(context, str):
+        return None
+    try:
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    return text, context, require_action
 
 
 def parse_policy_definition(data: Any) -> Policy:
