@@ -22,7 +22,7 @@ from connector.passports import start_sample_passport
 from connector.plugins.manager import PluginError
 from connector.serve import RunningNode, running_node
 from credentials.data_integrity import JCS
-from credentials.did_key import mint_battery_did
+from credentials.did_key import key_from_seed, mint_battery_did
 from tests.connector.test_dsp_negotiation_http import PASSPHRASE_ENV, free_port
 
 KEY = "k" * 32
@@ -212,3 +212,30 @@ async def test_a_swapped_cell_locks_cell_data_until_an_authorised_replacement(
     async with node.app[STORE].read() as reader:
         passport = await reader.passport(pack)
     assert any("CellReplacementCredential" in r.types for r in passport)
+
+
+async def test_registering_a_pack_checks_its_cells_and_changes_nothing_when_refused(
+        streaming: tuple[RunningNode, str]) -> None:
+    node, pack = streaming
+    hub = key_from_seed(bytes([77] * 32)).controller
+    monitor = key_from_seed(bytes([78] * 32)).controller
+    cell = {"position": 0, "cellUid": "CELL-0", "monitorDid": monitor}
+    before = len((await manage(node, "/management/hub/status"))[1]["hubs"])
+    for body, status in (
+            ({"hubId": hub, "batteryDid": pack, "cells": [cell, cell]}, 400),  # a position twice
+            ({"hubId": "did:web:hub.example", "batteryDid": pack, "cells": [cell]}, 400),
+            ({"hubId": hub, "batteryDid": pack, "cells": []}, 400),
+            ({"hubId": hub, "batteryDid": pack, "cells": [{**cell, "monitorDid": "x"}]}, 400),
+            ({"hubId": hub, "batteryDid": pack, "cells": [cell], "extra": 1}, 400)):
+        answer, problem = await call(node, "POST", "/management/hub/packs", body)
+        assert answer == status, problem
+        assert problem["type"]
+    assert len((await manage(node, "/management/hub/status"))[1]["hubs"]) == before
+    async with aiohttp.ClientSession() as session, session.post(
+            node.url + "/management/hub/packs", json={}) as response:
+        assert response.status == 401
+    answer, registered = await call(node, "POST", "/management/hub/packs",
+                                    {"hubId": hub, "batteryDid": pack, "cells": [cell]})
+    assert answer == 201 and registered["cells"] == 1
+    hubs = (await manage(node, "/management/hub/status"))[1]["hubs"]
+    assert {"hub": hub, "battery": pack} in hubs
