@@ -22,7 +22,7 @@ from connector.dcp.presentations import RoleProof
 from connector.dsp.catalog import explain_offers, offered_asset
 from connector.dsp.negotiation_service import service_of
 from connector.dsp.routes_catalog import restriction_of
-from connector.management import consumer
+from connector.management import consumer, passports
 from connector.management.assets import (
     AssetCreate,
     OfferCreate,
@@ -229,3 +229,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/management/batteries/{did}/credentials", battery_credentials)
     app.router.add_get("/management/catalog/explain", explain_catalog)
     consumer.add_routes(app)
+    passports.add_routes(app)
