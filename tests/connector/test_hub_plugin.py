@@ -124,8 +124,7 @@ def test_a_saved_bundle_that_was_tampered_with_is_not_proven(tmp_path: Path) -> 
 
 
 async def test_bad_settings_stop_the_node_naming_the_plugin(tmp_path: Path) -> None:
-    for bad in ({"source": "simulated"},
-                {"source": "simulated", "simulated": {"battery_did": "did:key:z6Mk",
+    for bad in ({"source": "simulated", "simulated": {"battery_did": "did:key:z6Mk",
                                                       "faults": ["melt:1@2"]}},
                 {"source": "mqtt"}, {"source": "mqtt", "mqtt": {"port": 0}}, {"bogus": 1}):
         config = config_for(tmp_path / "bad", bad)

@@ -5,7 +5,7 @@ Enable it in the node's TOML::
     [plugins.hub]
     enabled = true
     source = "simulated"            # or "mqtt" (with [plugins.hub.mqtt]) or "replay"
-    [plugins.hub.simulated]
+    [plugins.hub.simulated]         # optional: without it, POST /management/hub/simulations
     battery_did = "did:key:z6Mk…"   # a pack whose passport this node keeps (its custodian)
     cells = 192
     faults = ["overheat:17@5", "swap:42@10"]   # kind:position@tick
@@ -79,8 +79,6 @@ class HubSettings(BaseModel):
 
     @model_validator(mode="after")
     def _source_settings(self) -> HubSettings:
-        if self.source == "simulated" and self.simulated is None:
-            raise ValueError("source 'simulated' needs a [plugins.hub.simulated] table")
         if self.source == "mqtt":
             if self.mqtt is None:
                 raise ValueError("source 'mqtt' needs a [plugins.hub.mqtt] table")
@@ -162,8 +160,9 @@ class HubPlugin:
         await bridge.register_known_packs()
         source = await self._source(config, bridge, clock)
         await bridge.recover()
-        tasks = [asyncio.create_task(_consume(bridge, source), name="hub-consume"),
-                 asyncio.create_task(_tick(bridge, config.tick_s), name="hub-tick")]
+        tasks = [asyncio.create_task(_tick(bridge, config.tick_s), name="hub-tick")]
+        if source is not None:
+            tasks.append(asyncio.create_task(_consume(bridge, source), name="hub-consume"))
         app[BRIDGE] = bridge
         app[RUNNING] = _Running(bridge, source, tasks)
 
@@ -171,7 +170,8 @@ class HubPlugin:
         if config.source == "simulated":
             from connector.plugins.hub.simulated_source import SimulatedSource
 
-            assert config.simulated is not None
+            if config.simulated is None:  # packs start over the API (hub/simulations.py)
+                return None
             hub = simulated_hub(config.simulated)
             await bridge.register_pack(hub.hub_id, hub.battery_did, hub.registered_cells())
             return SimulatedSource(hub, clock, pace_s=config.simulated.pace_s,

@@ -125,6 +125,9 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/management/hub/status", status)
     app.router.add_get("/management/hub/events/{event_id}/proof", proof)
     app.router.add_post("/management/hub/packs", register)
+    from connector.plugins.hub import simulations
+
+    simulations.add_routes(app)
 
 
 __all__ = ["BRIDGE", "add_routes"]

@@ -1,0 +1,79 @@
+"""Simulated packs started over the management API (``connector/plugins/hub/simulations.py``):
+a node whose hub plugin has no fixed pack puts a pack it keeps on the simulated bench; its
+events reach the passport and can be listed; every refusal is problem JSON and starts nothing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connector.app import STORE, create_app
+from connector.passports import start_sample_passport
+from connector.serve import RunningNode, running_node
+from connector.store import BatteryRecord
+from credentials.did_key import mint_battery_did
+from tests.connector.test_hub_plugin import call, config_for, manage, passphrase, until  # noqa: F401
+
+
+@pytest.fixture
+async def bench(tmp_path: Path) -> AsyncIterator[RunningNode]:
+    config = config_for(tmp_path / "oem", {"source": "simulated", "batch_max_age_s": 0.2,
+                                           "tick_s": 0.05})
+    async with running_node(config, create_app(config)) as node:
+        yield node
+
+
+async def test_a_pack_put_on_the_bench_streams_into_its_passport(bench: RunningNode) -> None:
+    pack, _ = mint_battery_did()
+    await start_sample_passport(bench.app, pack, seed=3)
+    status, started = await call(bench, "POST", "/management/hub/simulations", {
+        "batteryDid": pack, "cells": 16, "paceS": 0.05, "faults": ["overheat:2@1"]})
+    assert status == 201, started
+    assert started["batteryDid"] == pack and started["cells"] == 16 and started["running"]
+
+    async def thermal_batched() -> Any:
+        _, events = await manage(bench, f"/management/hub/events?batteryDid={pack}"
+                                        "&kind=thermal-excursion")
+        return [e for e in events["items"] if e["batchId"]]
+
+    thermal = await until(thermal_batched)
+    assert thermal and thermal[0]["event"]["position"] == 2
+    status, proof = await manage(bench, "/management/hub/events/"
+                                        f"{thermal[0]['event']['event_id']}/proof")
+    assert status == 200 and proof["credential"] is not None
+    _, listed = await manage(bench, "/management/hub/simulations")
+    assert [s["batteryDid"] for s in listed["items"]] == [pack]
+
+
+async def test_the_bench_refuses_what_it_cannot_stream(bench: RunningNode) -> None:
+    kept, _ = mint_battery_did()
+    await start_sample_passport(bench.app, kept, seed=4)
+    elsewhere, _ = mint_battery_did()
+    async with bench.app[STORE].transaction() as tx:  # known, but its passport is not ours
+        await tx.put_battery(BatteryRecord(did=elsewhere))
+    unknown, _ = mint_battery_did()
+    cases: list[tuple[dict[str, Any], int, str]] = [
+        ({"batteryDid": unknown}, 404, "not-found"),
+        ({"batteryDid": elsewhere}, 409, "not-custodian"),
+        ({"batteryDid": kept, "faults": ["melt:1@2"]}, 400, "invalid-request"),
+        ({"batteryDid": kept, "cells": 0}, 400, "invalid-request"),
+        ({"batteryDid": "not a did"}, 400, "invalid-request"),
+        ({"batteryDid": kept, "speed": 2}, 400, "invalid-request"),
+    ]
+    for body, expected, slug in cases:
+        status, problem = await call(bench, "POST", "/management/hub/simulations", body)
+        assert (status, problem["type"].rsplit("#", 1)[-1]) == (expected, slug), body
+    _, listed = await manage(bench, "/management/hub/simulations")
+    assert listed["items"] == []
+    status, _ = await call(bench, "POST", "/management/hub/simulations",
+                           {"batteryDid": kept, "paceS": 0.5})
+    assert status == 201
+    status, problem = await call(bench, "POST", "/management/hub/simulations",
+                                 {"batteryDid": kept})
+    assert status == 409 and problem["type"].endswith("#already-simulated")
+    for query in ("", "?batteryDid=x", f"?batteryDid={kept}&kind=melt"):
+        status, problem = await manage(bench, "/management/hub/events" + query)
+        assert status == 400, query
