@@ -47,6 +47,16 @@ async def test_a_pack_put_on_the_bench_streams_into_its_passport(bench: RunningN
     _, listed = await manage(bench, "/management/hub/simulations")
     assert [s["batteryDid"] for s in listed["items"]] == [pack]
 
+    status, stopped = await call(bench, "DELETE", f"/management/hub/simulations/{pack}", None)
+    assert status == 200 and not stopped["running"]
+    _, hub = await manage(bench, "/management/hub/status")
+    assert hub["openBatches"] == {} and hub["batchesWithoutCredential"] == 0
+    _, events = await manage(bench, f"/management/hub/events?batteryDid={pack}")
+    assert events["items"] and all(e["batchId"] for e in events["items"])
+    assert not [e for e in events["items"] if e["event"]["kind"] == "monitor-lost"]
+    status, _ = await call(bench, "DELETE", f"/management/hub/simulations/{pack}", None)
+    assert status == 404
+
 
 async def test_the_bench_refuses_what_it_cannot_stream(bench: RunningNode) -> None:
     kept, _ = mint_battery_did()

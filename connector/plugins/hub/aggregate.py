@@ -298,6 +298,17 @@ class CellAggregator:
             hub.current = None
         return events
 
+    def retire(self, hub_id: str) -> list[CellEvent]:
+        """Forget a hub that stopped on purpose (a pack off the bench): its open periods
+        close now, partial as they are, and its monitors are not reported lost."""
+        hub = self._hubs.pop(hub_id, None)
+        if hub is None:
+            return []
+        events: list[CellEvent] = []
+        for start in sorted(hub.periods):
+            self._close(hub, hub.periods.pop(start), events)
+        return events
+
     # internals ------------------------------------------------------------------------------
 
     def _period_for(self, hub: _Hub, ts: datetime) -> _Period | None:

@@ -494,6 +494,22 @@ class HubBridge:
                 recovered += 1
         return recovered + len(events)
 
+    async def retire_pack(self, hub_id: str) -> int:
+        """Take a hub off the bridge on purpose (its pack leaves the bench, or custody moves
+        on): its open periods close, and its pack's batch closes and is credentialed now, so
+        every event it raised is in the passport before another node holds it. Messages the
+        hub still sends are then refused as from an unknown hub. How many events it took."""
+        battery_did = self._hubs.pop(hub_id, None)
+        self._keys.pop(hub_id, None)
+        now = self._clock()
+        fresh = await self.store_events(self.aggregator.retire(hub_id), now)
+        await self._batch(fresh, now)
+        batcher = self._batchers.pop(battery_did, None) if battery_did else None
+        batch = batcher.flush(now) if batcher is not None else None
+        if battery_did is not None and batch is not None:
+            await self._commit(battery_did, batch)
+        return len(fresh)
+
     async def flush(self) -> None:
         """Close every open batch now (shutdown, tests)."""
         now = self._clock()

@@ -8,7 +8,9 @@ fixed pack from the start.
 - ``POST /management/hub/simulations``: start the built-in simulated hub of a pack whose
   passport this node keeps as custodian (404 unknown battery, 409 not the custodian or already
   simulated); its messages go through the same bridge path as any source's.
-- ``GET /management/hub/simulations``: the running ones.
+- ``GET /management/hub/simulations``: the running ones; ``DELETE …/{batteryDid}`` takes a
+  pack off the bench: its last periods and batch are credentialed before the call returns,
+  so custody can move on, and its monitors are not reported lost.
 - ``GET /management/hub/events?batteryDid=…&kind=…``: stored events of a pack, newest batch
   state included, so an operator (or the demo) can pick one to prove.
 """
@@ -135,6 +137,26 @@ async def start_simulation(request: web.Request) -> web.Response:
 
 
 @require_operator
+async def stop_simulation(request: web.Request) -> web.Response:
+    """Take the pack off the bench: the stream stops, its open periods and batch close and
+    are credentialed now (``HubBridge.retire_pack``), so custody can move on."""
+    from connector.plugins.hub.routes import _bridge
+
+    battery = request.match_info["battery_did"]
+    simulation = request.app[SIMULATIONS].by_battery.pop(battery, None)
+    if simulation is None:
+        raise _problem(404, "not-found", "No such simulation",
+                       f"no simulated hub streams for {battery!r}")
+    await simulation.source.close()
+    simulation.task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await simulation.task
+    closing = await _bridge(request).retire_pack(simulation.hub_id)
+    return web.json_response({**simulation.to_json(), "running": False,
+                              "closingEvents": closing})
+
+
+@require_operator
 async def list_simulations(request: web.Request) -> web.Response:
     items = [s.to_json() for s in request.app[SIMULATIONS].by_battery.values()]
     return web.json_response({"items": items})
@@ -174,6 +196,7 @@ def add_routes(app: web.Application) -> None:
     app.cleanup_ctx.append(_simulations_ctx)
     app.router.add_post("/management/hub/simulations", start_simulation)
     app.router.add_get("/management/hub/simulations", list_simulations)
+    app.router.add_delete("/management/hub/simulations/{battery_did}", stop_simulation)
     app.router.add_get("/management/hub/events", list_events)
 
 
