@@ -55,6 +55,7 @@ register_consumer_commands(app)
 register_usage_commands(app)
 register_trust_commands(app)
 register_wallet_commands(app)
+__import__("connector.interop_cli").interop_cli.register(app)  # bpc interop
 add_plugin_commands(app)  # installed plugins' commands (connector.plugins); last: never replace
 
 out = Console(emoji=False, highlight=False)
@@ -197,8 +198,23 @@ def print_result(result: VerificationResult, console: Console) -> None:
 
 
 @app.command("demo")
-def demo() -> None:
-    """Mint battery DIDs, issue and verify their credentials, and catch a tampered one."""
+def demo(
+    directory: Annotated[Path, typer.Option(
+        "--dir", help="Where the nodes' configs, data and logs stay afterwards.")] = Path(
+        "bpc-demo"),
+    keep_running: Annotated[bool, typer.Option(
+        "--keep-running", help="Leave the five nodes up when the story ends.")] = False,
+) -> None:
+    """Five nodes as local processes play one battery's life, mine to recycler and back."""
+    from connector.valuechain.demo import run_value_chain_demo
+
+    raise typer.Exit(run_value_chain_demo(out, directory, keep_running=keep_running))
+
+
+@app.command("tour")
+def tour() -> None:
+    """In one process: passports, recycled content, attacks caught, role proofs, expiry,
+    revocation and deletion receipts, hub proofs (the walkthrough of each capability)."""
     from connector.demo import run_demo
 
     raise typer.Exit(run_demo(out))

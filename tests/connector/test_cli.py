@@ -37,7 +37,7 @@ def test_version_and_help() -> None:
     assert version.stdout.startswith("bpc ")
     helptext = bpc("--help")
     assert helptext.returncode == 0
-    for command in ("demo", "key", "did", "vc", "bench"):
+    for command in ("demo", "tour", "key", "did", "vc", "bench"):
         assert command in helptext.stdout
 
 
@@ -138,8 +138,8 @@ def test_bad_inputs_exit_2_without_traceback(keystore_env: dict[str, str], tmp_p
         assert "Traceback" not in result.stderr
 
 
-def test_demo_runs_and_catches_tampering() -> None:
-    demo = bpc("demo")
+def test_tour_runs_and_catches_tampering() -> None:
+    demo = bpc("tour")
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert "tampering caught" in demo.stdout
     assert demo.stdout.count("did:key:z6Mk") >= 4
