@@ -211,6 +211,30 @@ def demo(
     raise typer.Exit(run_value_chain_demo(out, directory, keep_running=keep_running))
 
 
+@app.command("devnet")
+def devnet(
+    compose: Annotated[Path, typer.Option(
+        "--compose", help="The compose file whose node services to run as local processes.")],
+    directory: Annotated[Path, typer.Option(
+        "--dir", help="Where the nodes' configs, data and logs stay afterwards.")] = Path(
+        "bpc-devnet"),
+    postgres: Annotated[str, typer.Option(
+        "--postgres", help="Local PostgreSQL (each node gets a fresh schema in it).")] = (
+        "postgresql://postgres@127.0.0.1:5432/test"),
+    mqtt: Annotated[str, typer.Option("--mqtt", help="Local MQTT broker host:port.")] = (
+        "127.0.0.1:1883"),
+    keep_running: Annotated[bool, typer.Option(
+        "--keep-running", help="Leave the nodes up (and their schemas) when the story ends.")]
+    = False,
+) -> None:
+    """Run a compose topology's nodes as local processes (local PostgreSQL and Mosquitto) and
+    play the value chain through them."""
+    from connector.valuechain.devnet import run_devnet
+
+    raise typer.Exit(run_devnet(out, compose, directory, postgres=postgres, mqtt=mqtt,
+                                keep_running=keep_running))
+
+
 @app.command("tour")
 def tour() -> None:
     """In one process: passports, recycled content, attacks caught, role proofs, expiry,

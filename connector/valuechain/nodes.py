@@ -92,7 +92,7 @@ def write_config(spec: NodeSpec, directory: Path, url: str, *,
         "data_dir": str(directory / "data"), "keystore_passphrase_env": PASSPHRASE_ENV,
         "log_level": "WARNING", "shutdown_timeout_s": 2.0, **spec.settings, **(overrides or {})}
     path = directory / "node.toml"
-    path.write_text(f"# {spec.title} — written by bpc demo\n" + toml_text(settings), "utf-8")
+    path.write_text(f"# {spec.title} — written by bpc\n" + toml_text(settings), "utf-8")
     path.chmod(0o600)
     return path
 

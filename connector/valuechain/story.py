@@ -18,11 +18,12 @@ judges what happened, not what was printed. A step that does not go as it must r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 import aiohttp
@@ -49,6 +50,7 @@ TECHNICIAN = "ServiceTechnicianCredential"
 RECYCLER_BPN = "BPNL00000000RCYC"
 HUB_CELLS = 96
 OVERHEATING, SWAPPED = 7, 23
+MAX_TICKS = 600
 DISMANTLING_DATA = {
     "dismantlingSteps": ["discharge the pack to below 5 % state of charge",
                          "remove the lid (24 M6 screws)", "disconnect the HV service plug",
@@ -145,11 +147,15 @@ class ValueChain:
     """The story over five nodes (``ROLES``); ``run`` returns the ``Outcome``."""
 
     def __init__(self, nodes: Mapping[str, NodeHandle], session: aiohttp.ClientSession,
-                 console: Console, *, seed: int = 7) -> None:
+                 console: Console, *, seed: int = 7,
+                 hub_broker: tuple[str, int] | None = None) -> None:
         missing = [r for r in ROLES if r not in nodes]
         if missing:
             raise ValueError(f"the value chain needs nodes {', '.join(missing)}")
         self.api = {role: NodeApi(session, nodes[role]) for role in ROLES}
+        #: None: the OEM's node simulates the pack itself; else the pack's hub publishes to
+        #: this MQTT broker, where the OEM's bridge subscribes.
+        self.hub_broker = hub_broker
         self.console = console
         self.rng = random.Random(seed)
         self.certifier = key_from_seed(bytes(self.rng.randrange(256) for _ in range(32)))
@@ -250,12 +256,18 @@ class ValueChain:
         from connector.plugins.hub.cli import check_bundle
 
         oem, battery = self.api["oem"], self.outcome.battery
-        await oem.must("POST", "/management/hub/simulations", {
-            "batteryDid": battery, "cells": HUB_CELLS, "paceS": 0.1,
-            "faults": [f"overheat:{OVERHEATING}@2", f"swap:{SWAPPED}@5"]},
-            status=201, step="OEM: put the pack on the simulated hub")
-        self.say(f"the pack's hub streams {HUB_CELLS} cells (cell {OVERHEATING} overheats, "
-                 f"cell {SWAPPED} is swapped for another)")
+        faults = [f"overheat:{OVERHEATING}@2", f"swap:{SWAPPED}@5"]
+        publishing: asyncio.Task[None] | None = None
+        if self.hub_broker is None:
+            await oem.must("POST", "/management/hub/simulations", {
+                "batteryDid": battery, "cells": HUB_CELLS, "paceS": 0.1, "faults": faults},
+                status=201, step="OEM: put the pack on the simulated hub")
+            via = "the node's embedded simulated hub"
+        else:
+            publishing = await self.publish_over_mqtt(battery, faults)
+            via = f"MQTT ({self.hub_broker[0]}:{self.hub_broker[1]}, QoS 1)"
+        self.say(f"the pack's hub streams {HUB_CELLS} cells through {via} (cell {OVERHEATING} "
+                 f"overheats, cell {SWAPPED} is swapped for another)")
 
         async def thermal() -> Any:
             _, found = await oem.call("GET", f"/management/hub/events?batteryDid={battery}"
@@ -308,13 +320,45 @@ class ValueChain:
         self.outcome.tamper_cleared = not hub.get("unverifiedCells")
         self.say("a certified technician registers the new cell: CellReplacementCredential "
                  f"appended, lock lifted: {self.outcome.tamper_cleared}")
-        stopped = await oem.must("DELETE", f"/management/hub/simulations/{battery}",
-                                 status=200, step="OEM: take the pack off the hub")
+        if publishing is None:
+            stopped = await oem.must("DELETE", f"/management/hub/simulations/{battery}",
+                                     status=200, step="OEM: take the pack off the hub")
+        else:
+            publishing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await publishing
+            stopped = await oem.must("DELETE", f"/management/hub/packs/{hub_id}",
+                                     status=200, step="OEM: take the pack's hub off the bridge")
         _, hub = await oem.call("GET", "/management/hub/status")
         self.outcome.hub_events = int(hub["stats"]["eventsStored"])
         self.say(f"pack leaves the bench: {self.outcome.hub_events} events in "
                  f"{hub['stats']['batches']} Merkle batches, all credentialed "
                  f"({stopped['closingEvents']} closing summaries)")
+
+    async def publish_over_mqtt(self, battery: str, faults: list[str]) -> asyncio.Task[None]:
+        """Register the pack's hub with the OEM's bridge and publish its signed messages to
+        the broker, as the pack's hub would, until cancelled."""
+        from connector.plugins.hub.plugin import SimulatedPack, simulated_hub
+        from connector.plugins.hub.sources.mqtt import MqttPublisher, MqttSettings
+
+        assert self.hub_broker is not None
+        hub = simulated_hub(SimulatedPack(battery_did=battery, cells=HUB_CELLS, seed=1,
+                                          faults=faults))
+        await self.api["oem"].must("POST", "/management/hub/packs", {
+            "hubId": hub.hub_id, "batteryDid": battery,
+            "cells": [{"position": p, "cellUid": c.cell_uid, "monitorDid": c.monitor_did}
+                      for p, c in hub.registered_cells().items()]},
+            status=201, step="OEM: register the pack's hub and cells")
+        host, port = self.hub_broker
+
+        async def publish() -> None:
+            async with MqttPublisher(MqttSettings(host=host, port=port)) as publisher:
+                for _ in range(MAX_TICKS):
+                    await publisher.publish_many([(f"bpc/hubs/{hub.hub_id}/batch", raw)
+                                                  for raw in hub.messages(datetime.now(UTC))])
+                    await asyncio.sleep(0.1)
+
+        return asyncio.create_task(publish(), name="value-chain-hub")
 
     # --- 4. fleet -----------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ fixed pack from the start.
 - ``GET /management/hub/simulations``: the running ones; ``DELETE …/{batteryDid}`` takes a
   pack off the bench: its last periods and batch are credentialed before the call returns,
   so custody can move on, and its monitors are not reported lost.
+- ``DELETE /management/hub/packs/{hubId}``: the same for a pack registered for MQTT or replay.
 - ``GET /management/hub/events?batteryDid=…&kind=…``: stored events of a pack, newest batch
   state included, so an operator (or the demo) can pick one to prove.
 """
@@ -157,6 +158,20 @@ async def stop_simulation(request: web.Request) -> web.Response:
 
 
 @require_operator
+async def retire_pack(request: web.Request) -> web.Response:
+    """Take a registered pack's hub off the bridge (MQTT or replay sources): the counterpart
+    of ``POST /management/hub/packs`` and of stopping a simulation."""
+    from connector.plugins.hub.routes import _bridge
+
+    hub_id = request.match_info["hub_id"]
+    bridge = _bridge(request)
+    if not any(h["hub"] == hub_id for h in (await bridge.status())["hubs"]):
+        raise _problem(404, "not-found", "No such hub", f"hub {hub_id!r} is not registered")
+    closing = await bridge.retire_pack(hub_id)
+    return web.json_response({"hubId": hub_id, "closingEvents": closing})
+
+
+@require_operator
 async def list_simulations(request: web.Request) -> web.Response:
     items = [s.to_json() for s in request.app[SIMULATIONS].by_battery.values()]
     return web.json_response({"items": items})
@@ -198,6 +213,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/management/hub/simulations", list_simulations)
     app.router.add_delete("/management/hub/simulations/{battery_did}", stop_simulation)
     app.router.add_get("/management/hub/events", list_events)
+    app.router.add_delete("/management/hub/packs/{hub_id}", retire_pack)
 
 
 __all__ = ["SIMULATIONS", "SimulationRequest", "Simulations", "add_routes"]
