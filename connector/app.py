@@ -17,6 +17,9 @@ is never closed while something that uses it still runs:
 8. plugins    the enabled plugins' start / stop hooks, last: every resource is up before
               they start and still up until they stopped (``connector.plugins``)
 
+Operations endpoints (``/health``, ``/ready``, ``/metrics``, ``/openapi.json``) and the
+metrics middleware come from ``connector.ops``; the verifier is wrapped to count verifications.
+
 Route modules read the keys defined here (``request.config_dict[IDENTITY]``), so they are
 imported when an app is built rather than at the top of this module.
 """
@@ -73,7 +76,13 @@ def create_app(
     from connector import status_lists, usage, vcapi
     from connector.dataplane import routes as dataplane_routes
     from connector.dcp.context import role_proofs_ctx
-    from connector.dsp import routes_catalog, routes_negotiation, routes_transfer, routes_version
+    from connector.dsp import (
+        routes_catalog,
+        routes_negotiation,
+        routes_transfer,
+        routes_version,
+        tck_triggers,
+    )
     from connector.dsp.negotiation_service import DspSettings
     from connector.dsp.outbox import outbox_ctx
     from connector.dsp.timeouts import timeouts_ctx
@@ -87,10 +96,17 @@ def create_app(
             lease_s=config.outbox_lease_s, poll_interval_s=config.outbox_poll_interval_s,
             max_attempts=config.outbox_max_attempts, backoff_base_s=config.outbox_backoff_base_s,
             backoff_cap_s=config.outbox_backoff_cap_s)
+    from connector.ops import health as health_routes
+    from connector.ops import metrics as node_metrics
+    from connector.ops import openapi
+
+    # Metrics outermost: it counts the status the client gets, after problems are rendered.
     app = web.Application(
-        client_max_size=config.max_body_bytes, middlewares=[problem_middleware]
+        client_max_size=config.max_body_bytes,
+        middlewares=[node_metrics.metrics_middleware, problem_middleware],
     )
     app[CONFIG] = config
+    node_metrics.install(app)  # the app's own registry and GET /metrics (connector.ops)
     app.cleanup_ctx.append(identity_ctx)
     app.cleanup_ctx.append(operator_auth_ctx)
     app.cleanup_ctx.append(http_client_ctx)
@@ -112,7 +128,11 @@ def create_app(
     # Sends protocol messages with the identity, HTTP client and store: stops before them.
     app.cleanup_ctx.append(outbox_ctx)
 
-    app.router.add_get("/health", health)
+    health_routes.add_routes(app)  # /health (liveness) and /ready (store, identity)
+    # /openapi.json, built from the router and the routes' descriptions (api_spec)
+    from connector.management import api_spec  # noqa: F401  (describes the handlers)
+
+    openapi.add_routes(app)
     app.router.add_get("/.well-known/did.json", did_document)
     if urlsplit(config.public_base_url).path:
         # did:web:host:path resolves to <public_base_url>/did.json, not /.well-known/.
@@ -131,6 +151,7 @@ def create_app(
     app.cleanup_ctx.append(timeouts_ctx(timedelta(seconds=config.process_timeout_s),
                                         config.watch_interval_s))
     usage.install(app)  # received data, its purge watch, deletion receipts
+    tck_triggers.install(app)  # test-only, only with config.tck_triggers (interop/TCK.md)
     # Last: plugin routes come after the node's own, plugins start after every resource.
     # ``plugins`` adds plugin objects (embedders, tests) to the installed ones; the config
     # enables them. Raises PluginError naming a plugin that cannot be used.
@@ -213,16 +234,15 @@ async def verifier_ctx(app: web.Application) -> AsyncIterator[None]:
     checker = verifier.status_checker
     if isinstance(checker, StatusChecker):  # our own changes are seen at once, not after max age
         lists.on_change = checker.forget
-    app[VERIFIER] = verifier
+    from connector.ops.metrics import METRICS
+    from connector.ops.verifier_metrics import CountingVerifier
+
+    # Every verification the node makes passes here: counted once, for /metrics.
+    app[VERIFIER] = CountingVerifier(verifier, app[METRICS].verifications)
     yield
 
 
 # --- small routes -----------------------------------------------------------------------------
-
-
-async def health(request: web.Request) -> web.Response:
-    """Liveness for orchestrators and tests: answers once every resource is up."""
-    return web.json_response({"status": "ok", "did": request.config_dict[IDENTITY].did})
 
 
 async def did_document(request: web.Request) -> web.Response:

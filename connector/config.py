@@ -134,12 +134,27 @@ class NodeConfig(BaseModel):
         description="How long a consumer's verified presentation (DCP) is reused for the same "
                     "credential types before its credential service is asked again; status is "
                     "re-checked on every reuse. 0 asks every time.")
+    tck_triggers: bool = Field(
+        default=False,
+        description="TEST ONLY: the DSP compatibility kit's trigger endpoints (/tck/...), seed "
+                    "datasets/agreements and scripted reactions (connector/interop/TCK.md). "
+                    "Never on a node that serves real partners.")
     plugins: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Plugin settings, one [plugins.<name>] table each (connector.plugins); a "
                     "plugin runs only when its table says enabled = true, and the tables' "
                     "order is the plugins' start order. BPC_PLUGINS takes them as JSON.")
     log_level: LogLevel = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="Log lines for people ('text') or one JSON object per line for log "
+                    "collectors ('json': time, level, logger, message and any extra fields).")
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="When set, GET /metrics needs 'Authorization: Bearer <metrics_token>'; "
+                    "unset, it is open like /health (serve it on an internal network). A "
+                    "scrape-only secret, never the operator key: Prometheus configs are copied "
+                    "around, and the operator key can issue credentials in the node's name.")
 
     @field_validator("public_base_url", mode="before")
     @classmethod
@@ -172,10 +187,22 @@ class NodeConfig(BaseModel):
             )
         return value
 
+    @field_validator("metrics_token")
+    @classmethod
+    def _strong_metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < MIN_OPERATOR_KEY_CHARS:
+            raise ValueError(f"must be at least {MIN_OPERATOR_KEY_CHARS} characters")
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
 
     @field_validator("trusted_issuers", "trust_authorities", mode="before")
     @classmethod

@@ -4,7 +4,8 @@ Starts the app with ``web.AppRunner`` + ``TCPSite`` and stops it on SIGTERM or S
 graceful way: the listener closes first, requests already in flight get up to
 ``shutdown_timeout_s`` to finish, then the resources close in reverse order. At first start
 the generated operator API key is printed to stdout, once; nothing else goes to stdout, so a
-script can capture it. Logs go to stderr.
+script can capture it. Logs go to stderr, as text or JSON lines (``log_format``,
+``connector.ops.logs``), with secrets scrubbed.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from connector.app import CONFIG, IDENTITY, create_app
 from connector.config import ConfigError, NodeConfig, load_config
 from connector.identity import IdentityError
 from connector.management.auth import OPERATOR_AUTH, OPERATOR_KEY_FILE, OperatorKeyError
+from connector.ops.logs import configure_logging
 from connector.plugins.manager import PluginError
 from connector.store import StoreError
 from credentials.errors import CredentialsError
@@ -114,10 +116,7 @@ def serve_command(config_path: Path | None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=config.log_level, stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(config.log_level, config.log_format, sys.stderr)
     try:
         asyncio.run(serve(config))
     except (IdentityError, OperatorKeyError, CredentialsError, StoreError, PluginError) as exc:

@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connector.app import IDENTITY, VERIFIER
 from connector.management.auth import require_operator
+from connector.ops.metrics import count_issued
 from connector.problems import (
     PROBLEM_BASE,
     FieldError,
@@ -218,6 +219,7 @@ async def issue(request: web.Request) -> web.Response:
         error_id = _log_library_failure("issuing", request)
         raise refused(MalformedDocument(
             f"the credential could not be processed (error id {error_id})")) from None
+    count_issued(request.app, "vc-api")  # for /metrics (connector.ops)
     return web.json_response({"verifiableCredential": signed}, status=201)
 
 

@@ -14,11 +14,13 @@ import policies
 import vocab
 
 PACKAGES = (connector, credentials, policies, vocab)
+# With the package's name as prefix, so a sub-package is walked as itself (without it,
+# walk_packages imports ``ops`` top-level and finds ``tests/connector/ops`` instead).
 MODULES = sorted(
-    f"{package.__name__}.{info.name}"
+    info.name
     for package in PACKAGES
-    for info in pkgutil.walk_packages(package.__path__)
-    if info.name != "__main__"
+    for info in pkgutil.walk_packages(package.__path__, package.__name__ + ".")
+    if not info.name.endswith(".__main__")
 )
 
 

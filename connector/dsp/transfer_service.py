@@ -316,7 +316,8 @@ class TransferService(ProcessRecords):
         previous = await tx.get_transfer(pid, for_update=True)
         if previous is None or previous.counterparty_did != caller:
             raise _Reject(_perror(tp.unknown_process(pid)))
-        if not await tx.record_inbound(previous.id, print_):
+        if (not await tx.record_inbound(previous.id, print_)
+                and await self._produced_current_state(tx, previous, print_)):
             return await self._repeat(tx, previous, print_)
         role = Role(previous.role.value)
         process = self._load(previous, adopt_from=message)
@@ -337,6 +338,17 @@ class TransferService(ProcessRecords):
             actor=caller, action="transfer.received", subject_id=record.id,
             details={"message": kind_name(message), "fingerprint": print_,
                      "state": record.state, "status": answer.status, "ack": answer.body})
+
+    async def _produced_current_state(self, tx: Transaction, record: TransferRecord,
+                                      print_: str) -> bool:
+        """Whether the message ``print_`` was the last one received on ``record``: only then
+        is it a retry, answered as the first time. The same message after the process moved
+        on is new (a provider resumes with the same ``TransferStartMessage`` it started with,
+        TCK TP_C:01-04) and is judged by the state machine."""
+        for event in reversed(await tx.list_audit(subject_id=record.id, limit=1000)):
+            if event.action == "transfer.received":
+                return bool(event.details.get("fingerprint") == print_)
+        return True
 
     async def _repeat(self, tx: Transaction, record: TransferRecord, print_: str) -> Answer:
         """A message we already processed: answer exactly as the first time, change nothing."""

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from connector.management.assets import battery_json, conflict, credential_json, not_found
 from connector.management.auth import require_operator
+from connector.ops.metrics import count_issued
 from connector.passports import PassportAppendError, append_to_passport
 from connector.problems import ProblemDetails, ProblemError, parse_body, read_json_object
 from connector.store import BatteryRecord, CredentialRecord
@@ -165,6 +166,7 @@ async def post_credential(request: web.Request) -> web.Response:
     except (CredentialsError, ValueError) as exc:
         raise _unprocessable("invalid-credential", "The credential cannot be issued",
                              str(exc)) from None
+    count_issued(request.app, "passport")  # for /metrics (connector.ops)
     return web.json_response(credential_json(record), status=201, headers={
         "Location": f"/management/batteries/{battery}/credentials"})
 

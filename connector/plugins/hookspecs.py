@@ -17,7 +17,7 @@ be ``async def`` or return an awaitable; the node awaits it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pluggy
@@ -106,6 +106,7 @@ __all__ = [
     "PROJECT",
     "bpc_add_cli",
     "bpc_add_routes",
+    "bpc_collect_metrics",
     "bpc_node_start",
     "bpc_node_stop",
     "bpc_passport_appended",
@@ -127,3 +128,15 @@ def bpc_access_restriction(
     cell data while its cell configuration is unverified.
     """
 
+
+@hookspec
+def bpc_collect_metrics(app: web.Application) -> Iterable[Any] | Awaitable[Iterable[Any]] | None:
+    """Metrics for one scrape of the node's ``GET /metrics``: ``prometheus_client`` metric
+    families (``GaugeMetricFamily``, ``CounterMetricFamily``, … from
+    ``prometheus_client.core``), built fresh from the plugin's state on every call.
+
+    Called per scrape, after the node's own families, and may be ``async``; keep it to
+    reading in-memory state (a scrape should answer in milliseconds). Name families
+    ``bpc_<plugin>_…`` so they never clash with the node's. An exception is logged and only
+    this plugin's families are left out of that scrape.
+    """

@@ -275,6 +275,21 @@ class PluginManager:
                 log.exception("plugin %r: passport observer failed for %s (the credential"
                               " stays appended)", name, battery_did)
 
+    async def collect_metrics(self, app: web.Application) -> list[Any]:
+        """Every loaded plugin's ``bpc_collect_metrics`` families for one scrape; a plugin that
+        fails is logged and left out (the scrape and the other plugins still answer)."""
+        families: list[Any] = []
+        for name in self._loaded:
+            try:
+                collected: list[Any] = []
+                for result in self._call(name, "bpc_collect_metrics", app=app):
+                    found = await result if inspect.isawaitable(result) else result
+                    collected.extend(found or ())
+                families.extend(collected)
+            except Exception:
+                log.exception("plugin %r: collecting its metrics failed", name)
+        return families
+
     def access_restriction(self, app: web.Application | Mapping[Any, Any],
                            battery_did: str | None,
                            access_level: str) -> str | None:

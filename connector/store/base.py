@@ -22,6 +22,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Self
@@ -56,6 +57,26 @@ from connector.store.records import (
 
 DEFAULT_PAGE = 100
 """How many rows a ``list_*`` call returns unless told otherwise."""
+
+
+@dataclass(frozen=True, slots=True)
+class StateCounts:
+    """Rows per state, counted by the database so every replica on it reports the same numbers.
+
+    Token rows are never deleted and a refresh revokes the old row and adds a new one, so the
+    token counts are monotonic: issued at a transfer's start = rows not ``refreshed``, refreshes
+    = rows ``refreshed``, revoked by an ended agreement = revoked rows minus refreshes.
+    """
+
+    #: ``(role, state) -> rows`` of negotiations and of transfers.
+    negotiations: dict[tuple[str, str], int]
+    transfers: dict[tuple[str, str], int]
+    #: ``(revoked, issued by a refresh) -> rows`` of access tokens.
+    tokens: dict[tuple[bool, bool], int]
+    #: Access tokens neither revoked nor expired at ``now``.
+    live_tokens: int
+    #: Credentials appended to the passports this node keeps.
+    passport_credentials: int
 
 
 class Reader(ABC):
@@ -299,6 +320,10 @@ class Reader(ABC):
         self, *, subject_id: str | None = None, after_seq: int = 0, limit: int = DEFAULT_PAGE,
     ) -> list[AuditEvent]:
         """Audit events in ``seq`` order, after ``after_seq``."""
+
+    @abstractmethod
+    async def count_states(self, now: datetime) -> StateCounts:
+        """How many processes, tokens and passport entries there are (the node's metrics)."""
 
 
 class Transaction(Reader):

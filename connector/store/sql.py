@@ -22,7 +22,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from connector.store.base import DEFAULT_PAGE, Reader, Store, Transaction
+from connector.store.base import DEFAULT_PAGE, Reader, StateCounts, Store, Transaction
 from connector.store.codec import (
     Dialect,
     check_int,
@@ -358,6 +358,28 @@ class SqlSession(Transaction):
     ) -> list[TokenRecord]:
         return await self._list(TOKENS, {"agreement_id": agreement_id, "transfer_id": transfer_id},
                                 after=after, limit=limit)
+
+    async def count_states(self, now: datetime) -> StateCounts:
+        processes = {}
+        for table in ("negotiations", "transfers"):
+            rows = await self._fetch(
+                f"SELECT role, state, COUNT(*) AS n FROM {table} GROUP BY role, state")
+            processes[table] = {(str(r["role"]), str(r["state"])): int(r["n"]) for r in rows}
+        rows = await self._fetch(
+            "SELECT revoked, previous_refresh_token_hash IS NOT NULL AS refreshed, "
+            "COUNT(*) AS n FROM tokens GROUP BY revoked, previous_refresh_token_hash IS NOT NULL")
+        tokens: dict[tuple[bool, bool], int] = {}
+        for r in rows:  # SQLite answers 0/1, PostgreSQL booleans
+            key = (bool(r["revoked"]), bool(r["refreshed"]))
+            tokens[key] = tokens.get(key, 0) + int(r["n"])
+        live = await self._fetch(
+            "SELECT COUNT(*) AS n FROM tokens WHERE revoked = $1 AND expires_at > $2",
+            self._bool(False), encode_time(check_time(now, "now"), self._dialect))
+        credentials = await self._fetch("SELECT COUNT(*) AS n FROM credentials")
+        return StateCounts(negotiations=processes["negotiations"],
+                           transfers=processes["transfers"], tokens=tokens,
+                           live_tokens=int(live[0]["n"]),
+                           passport_credentials=int(credentials[0]["n"]))
 
     async def find_token_by_refresh_hash(
         self, refresh_token_hash: str, *, for_update: bool = False

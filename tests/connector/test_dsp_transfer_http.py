@@ -264,3 +264,27 @@ async def test_a_repeated_transfer_request_is_answered_as_the_first(pair: Pair) 
         transfers = await reader.list_transfers()
     assert [t.id for t in transfers] == [first.body["providerPid"]]
     assert transfers[0].state == "STARTED"
+
+
+async def test_the_same_message_after_the_process_moved_on_is_new_not_a_retry(
+        pair: Pair) -> None:
+    """Suspend, resume, then the identical suspension again: a new suspension (TCK TP_C:01-04
+    resumes with the start message it started with), not a retry answered from history."""
+    consumer, provider = await started(pair)
+    client = pair.as_(pair.consumer_key)
+    base = f"{pair.provider.url}/transfers/{provider.id}"
+    ids = {"consumer_pid": consumer.id, "provider_pid": provider.id}
+    suspension = m.TransferSuspensionMessage(**ids, code="x", reason=["pause"]).to_json()
+    resume = m.TransferStartMessage(**ids).to_json()
+    for _ in range(2):
+        paused = await client.post(f"{base}/suspension", suspension, audience=pair.provider_did)
+        assert paused.status == 200, paused.body
+        stored = await transfer_of(pair.provider.app, provider.id)
+        assert stored is not None and stored.state == "SUSPENDED"
+        resumed = await client.post(f"{base}/start", resume, audience=pair.provider_did)
+        assert resumed.status == 200, resumed.body
+        stored = await transfer_of(pair.provider.app, provider.id)
+        assert stored is not None and stored.state == "STARTED"
+    # A retry of the message that produced the current state is still answered as the first.
+    again = await client.post(f"{base}/start", resume, audience=pair.provider_did)
+    assert again.status == 200 and again.body["state"] == "STARTED"

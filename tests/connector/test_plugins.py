@@ -201,7 +201,8 @@ def test_disabled_plugins_are_not_imported(tmp_path: Path, installed: Path) -> N
     ("noplugin", "plugin 'noplugin': module 'tests.connector.plugin_fixtures.no_plugin' has no"
                  " 'plugin' object"),
     ("misnamed", "plugin 'misnamed': bpc_node_strat is not a bpc hook (known hooks:"
-                 " bpc_access_restriction, bpc_add_cli, bpc_add_routes, bpc_node_start"),
+                 " bpc_access_restriction, bpc_add_cli, bpc_add_routes, bpc_collect_metrics,"
+                 " bpc_node_start"),
 ])
 def test_a_plugin_that_cannot_load_stops_the_node(
     tmp_path: Path, installed: Path, name: str, message: str,

@@ -212,6 +212,12 @@ class HubPlugin:
         return bridge.restriction(battery_did, access_level) if bridge is not None else None
 
     @hookimpl
+    def bpc_collect_metrics(self, app: web.Application) -> list[Any]:
+        from connector.plugins.hub.metrics import collect_metrics
+
+        return collect_metrics(app)
+
+    @hookimpl
     def bpc_add_cli(self, cli: typer.Typer) -> None:
         from connector.plugins.hub.cli import hub_app
 
