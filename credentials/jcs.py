@@ -22,6 +22,17 @@ from credentials.jsonld import DocumentScan, scan_document
 _encode = json.JSONEncoder(
     ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
 ).encode
+# The same encoder's C core, made once: ``JSONEncoder.encode`` builds it anew on every call,
+# which cost more than the encoding itself on a 600-byte hub event (3.6 µs against 8.9).
+# No ``markers`` (circular check): every document here was walked by ``scan_document`` or
+# the hub's details check first, which a cycle would not have passed.
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+if _c_make_encoder is not None:
+    _iterencode = _c_make_encoder(None, None, json.encoder.c_encode_basestring, None, ":",
+                                  ",", True, False, False)
+
+    def _encode(document: Any) -> str:  # the faster one, where there is C
+        return "".join(_iterencode(document, 0))
 
 
 def canonical_json(document: Any, scan: DocumentScan | None = None) -> bytes:

@@ -20,7 +20,7 @@ Three ways in, one per kind of work:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,6 +40,8 @@ from connector.store.records import (
     HubBatch,
     HubCell,
     HubEvent,
+    HubEventGroup,
+    HubEventRef,
     JSONObject,
     NegotiationRecord,
     OfferRecord,
@@ -268,7 +270,7 @@ class Reader(ABC):
     ) -> list[DeletionReceipt]:
         """Deletion receipts consumers sent this node (provider side), by id."""
 
-    # --- the hub bridge (migration 6) -------------------------------------------------------
+    # --- the hub bridge (migrations 6, 7) ----------------------------------------------------
 
     @abstractmethod
     async def get_hub_cell(self, cell_id: str, *, for_update: bool = False) -> HubCell | None:
@@ -284,7 +286,7 @@ class Reader(ABC):
 
     @abstractmethod
     async def get_hub_event(self, event_id: str) -> HubEvent | None:
-        """A stored hub event."""
+        """A stored hub event (batched by a stored batch, or not batched yet)."""
 
     @abstractmethod
     async def list_hub_events(
@@ -414,12 +416,12 @@ class Transaction(Reader):
         """Insert or update a registered cell position (see ``put_battery``)."""
 
     @abstractmethod
-    async def add_hub_events(self, records: list[HubEvent]) -> list[str]:
-        """Store events not stored before (by ``event_id``); the ids actually inserted, so a
-        redelivered message adds nothing."""
+    async def add_hub_events(self, group: HubEventGroup) -> list[str]:
+        """Store the group's events not stored before (by ``event_id``); the ids actually
+        inserted, so a redelivered message adds nothing (``connector.store.hub_events``)."""
 
     @abstractmethod
-    async def assign_hub_batch(self, batch_id: str, event_ids: list[str]) -> list[str]:
+    async def assign_hub_batch(self, batch_id: str, events: Sequence[HubEventRef]) -> list[str]:
         """Mark unbatched events as covered by ``batch_id``; the ids that were free (an event
         another batch covers already is left alone)."""
 

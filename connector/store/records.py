@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 JSONObject = dict[str, Any]
 """A JSON object as ``json.loads`` returns it."""
@@ -361,6 +361,33 @@ class HubEvent:
     event: JSONObject
     received_at: datetime
     batch_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HubEventGroup:
+    """Events of one hub message for one pack, as the bridge hands them to the store: one
+    row holds their JSON, a small key row per event makes them unique and batchable.
+
+    ``events`` is a JSON array whose item ``i`` is the event ``event_ids[i]`` (raised from
+    hub sequence number ``seqs[i]``), written by a trusted encoder (the bridge's, which
+    checked every event first); the store checks that it is storable text, not its JSON
+    again. An event id already stored is skipped, so a redelivered message adds nothing.
+    """
+
+    hub_id: str
+    battery_did: str
+    received_at: datetime
+    event_ids: tuple[str, ...]
+    seqs: tuple[int, ...]
+    events: str
+
+
+class HubEventRef(NamedTuple):
+    """A stored event as a batch names it: its id and the hub sequence number it derives
+    from (the store keeps events in sequence order, so a batch's events sit together)."""
+
+    seq: int
+    event_id: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

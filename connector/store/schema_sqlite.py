@@ -309,6 +309,34 @@ CREATE INDEX hub_batches_battery ON hub_batches (battery_did, closed_at);
 CREATE INDEX hub_batches_uncredentialed ON hub_batches (closed_at)
     WHERE credential_digest IS NULL;"""
 
+_HUB_EVENT_GROUPS = """
+CREATE TABLE hub_event_groups (
+    id INTEGER PRIMARY KEY,
+    hub_id TEXT NOT NULL,
+    battery_did TEXT NOT NULL,
+    events TEXT NOT NULL,
+    received_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE hub_event_keys (
+    seq INTEGER NOT NULL CHECK (seq >= 0),
+    event_id TEXT NOT NULL,
+    group_id INTEGER NOT NULL REFERENCES hub_event_groups (id),
+    item INTEGER NOT NULL CHECK (item >= 0),
+    batch_id TEXT,
+    PRIMARY KEY (seq, event_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX hub_event_keys_unbatched ON hub_event_keys (group_id) WHERE batch_id IS NULL;
+CREATE INDEX hub_event_keys_batch ON hub_event_keys (batch_id, event_id)
+    WHERE batch_id IS NOT NULL;
+
+INSERT INTO hub_event_groups (id, hub_id, battery_did, events, received_at)
+    SELECT rowid, hub_id, battery_did, '[' || event || ']', received_at FROM hub_events;
+INSERT INTO hub_event_keys (seq, event_id, group_id, item, batch_id)
+    SELECT COALESCE(json_extract(event, '$.seq'), 0), event_id, rowid, 0, batch_id
+    FROM hub_events;
+DROP TABLE hub_events;"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "initial", _INITIAL),
     # Data plane: refresh-token hashes, the agreement on its negotiation, provider-side
@@ -325,4 +353,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     # The hub bridge: registered cells per pack position, cell events stored exactly once,
     # and the Merkle batches whose credentials go into the passport.
     Migration(6, "hub", _HUB),
+    # Hub events at ingest rate: one row per message and pack holds the events' JSON, and a
+    # small key row per event, keyed by (hub sequence number, event id) so that new events
+    # land together at the end of the index instead of one random page each (see
+    # ``connector.store.hub_events``); the rows of migration 6 move over.
+    Migration(7, "hub-event-groups", _HUB_EVENT_GROUPS),
 )

@@ -15,13 +15,14 @@ from __future__ import annotations
 import functools
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from connector.store import hub_events
 from connector.store.base import DEFAULT_PAGE, Reader, StateCounts, Store, Transaction
 from connector.store.codec import (
     Dialect,
@@ -53,6 +54,8 @@ from connector.store.records import (
     HubBatch,
     HubCell,
     HubEvent,
+    HubEventGroup,
+    HubEventRef,
     JSONObject,
     NegotiationRecord,
     OfferRecord,
@@ -79,7 +82,6 @@ from connector.store.tables import (
     DELETION_RECEIPTS,
     HUB_BATCHES,
     HUB_CELLS,
-    HUB_EVENTS,
     NEGOTIATIONS,
     OFFERS,
     OUTBOX,
@@ -94,9 +96,6 @@ from connector.store.tables import (
 )
 
 log = logging.getLogger(__name__)
-
-_EVENT_CHUNK = 500
-"""Rows per multi-row hub-event statement (SQLite allows 32766 parameters; 9 per row)."""
 
 R = TypeVar("R")
 Clock = Callable[[], datetime]
@@ -479,15 +478,15 @@ class SqlSession(Transaction):
                                 after=after, limit=limit)
 
     async def get_hub_event(self, event_id: str) -> HubEvent | None:
-        return await self._get(HUB_EVENTS, event_id, False)
+        return await hub_events.get_event(self._fetch, self._dialect, event_id)
 
     async def list_hub_events(
         self, *, battery_did: str | None = None, batch_id: str | None = None,
         unbatched: bool = False, after: str | None = None, limit: int = DEFAULT_PAGE,
     ) -> list[HubEvent]:
-        return await self._list(HUB_EVENTS, {"battery_did": battery_did, "batch_id": batch_id},
-                                after=after, limit=limit,
-                                extra="batch_id IS NULL" if unbatched else "")
+        return await hub_events.list_events(
+            self._fetch, self._dialect, battery_did=battery_did, batch_id=batch_id,
+            unbatched=unbatched, after=after, limit=_check_limit(limit))
 
     async def get_hub_batch(self, batch_id: str) -> HubBatch | None:
         return await self._get(HUB_BATCHES, batch_id, False)
@@ -619,41 +618,13 @@ class SqlSession(Transaction):
     async def put_hub_cell(self, record: HubCell) -> HubCell:
         return await self._put(HUB_CELLS, record)
 
-    async def add_hub_events(self, records: list[HubEvent]) -> list[str]:
+    async def add_hub_events(self, group: HubEventGroup) -> list[str]:
         self._require_writable()
-        names = [c.name for c in HUB_EVENTS.columns]
-        inserted: list[str] = []
-        # One multi-row statement per chunk: a hub message carries ~100 events, and a
-        # statement per event would cost a round trip each (a thread hop on SQLite).
-        for start in range(0, len(records), _EVENT_CHUNK):
-            chunk = records[start:start + _EVENT_CHUNK]
-            params: list[object] = []
-            rows = []
-            for record in chunk:
-                values = HUB_EVENTS.encode(record, self._dialect)
-                marks = []
-                for name in names:
-                    params.append(values[name])
-                    marks.append(f"${len(params)}")
-                rows.append(f"({', '.join(marks)})")
-            found = await self._fetch(
-                f"INSERT INTO hub_events ({', '.join(names)}) VALUES {', '.join(rows)} "
-                "ON CONFLICT DO NOTHING RETURNING event_id", *params)
-            inserted.extend(str(row["event_id"]) for row in found)
-        return inserted
+        return await hub_events.add_group(self._fetch, self._dialect, group)
 
-    async def assign_hub_batch(self, batch_id: str, event_ids: list[str]) -> list[str]:
+    async def assign_hub_batch(self, batch_id: str, events: Sequence[HubEventRef]) -> list[str]:
         self._require_writable()
-        taken: list[str] = []
-        for start in range(0, len(event_ids), _EVENT_CHUNK):
-            chunk = [check_key(e, "event_id") for e in event_ids[start:start + _EVENT_CHUNK]]
-            marks = ", ".join(f"${i}" for i in range(2, len(chunk) + 2))
-            rows = await self._fetch(
-                f"UPDATE hub_events SET batch_id = $1 WHERE batch_id IS NULL "
-                f"AND event_id IN ({marks}) RETURNING event_id",
-                check_key(batch_id, "batch_id"), *chunk)
-            taken.extend(str(row["event_id"]) for row in rows)
-        return taken
+        return await hub_events.assign_batch(self._fetch, batch_id, events)
 
     async def put_hub_batch(self, record: HubBatch) -> HubBatch:
         return await self._put(HUB_BATCHES, record)

@@ -26,7 +26,6 @@ from connector.store.records import (
     DeletionReceipt,
     HubBatch,
     HubCell,
-    HubEvent,
     NegotiationRecord,
     OfferRecord,
     OutboxMessage,
@@ -225,13 +224,6 @@ HUB_CELLS = Table(
              ("configuration", Kind.TEXT), ("observed_uid", Kind.TEXT, _OPT)),
     versioned=True,
 )
-HUB_EVENTS = Table(
-    "hub_events", HubEvent, "event_id",
-    _cols(("event_id", Kind.TEXT), ("hub_id", Kind.TEXT), ("battery_did", Kind.TEXT),
-          ("kind", Kind.TEXT), ("position", Kind.INT, _OPT), ("observed_at", Kind.TIME),
-          ("event", Kind.JSON), ("received_at", Kind.TIME), ("batch_id", Kind.TEXT, _OPT)),
-    versioned=False,
-)
 HUB_BATCHES = Table(
     "hub_batches", HubBatch, "id",
     _stamped(("id", Kind.TEXT), ("battery_did", Kind.TEXT), ("hub_id", Kind.TEXT),
@@ -261,4 +253,4 @@ TABLES: tuple[Table[Any], ...] = (BATTERIES, CREDENTIALS, ASSETS, POLICIES, OFFE
                                   AGREEMENTS, AGREEMENT_TERMINATIONS, TRANSFERS, TOKENS,
                                   STATUS_LISTS, WALLET, TRUST_REGISTRIES, AGREEMENT_EVIDENCE,
                                   AGREEMENT_USAGE, RECEIVED_DATA, DELETION_RECEIPTS, HUB_CELLS,
-                                  HUB_EVENTS, HUB_BATCHES, OUTBOX, AUDIT)
+                                  HUB_BATCHES, OUTBOX, AUDIT)

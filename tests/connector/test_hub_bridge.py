@@ -151,6 +151,18 @@ async def test_a_swapped_cell_marks_the_pack_unverified_at_once(oem: RunningNode
         batch = [r for r in await reader.passport(pack) if "CellEventBatchCredential" in r.types]
     assert batch and batch[-1].credential["credentialSubject"]["cellConfiguration"] == (
         "unverified")
+    # signed without the SHACL run (``shapes_tested``): the shapes still hold
+    from credentials.passport.shapes import validate_shapes
+
+    made = [r.credential for r in await _passport(oem, pack)
+            if {"CellEventBatchCredential", "CellConfigurationCredential"} & set(r.types)]
+    assert len(made) >= 2
+    assert all(isinstance(c, dict) and validate_shapes(c) == [] for c in made)
+
+
+async def _passport(node: RunningNode, pack: str) -> list[Any]:
+    async with node.app[STORE].read() as reader:
+        return await reader.passport(pack)
 
 
 async def test_refused_messages_are_counted_acked_and_never_stop_the_stream(

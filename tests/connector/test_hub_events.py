@@ -191,6 +191,7 @@ def test_model_copy_with_changes_is_validated_and_digested_afresh():
 
 @pytest.mark.parametrize("details", [
     {"x": math.nan}, {"x": math.inf}, {"x": 2**53}, {"x": 0.1234567890123456789},
+    {"x": 5.62099091005531e16},
     {"x": object()}, {1: "non-string key"}, {"deep": [[[[[[[[[[1]]]]]]]]]]},
 ])
 def test_details_json_cannot_carry_exactly_are_refused(details):
@@ -416,3 +417,74 @@ def test_the_schema_accepts_what_the_models_accept_and_refuses_unknown_fields():
     bad_reading = json.loads(json.dumps(good))
     bad_reading["readings"][0]["soc"] = 2
     assert not validator.is_valid(bad_reading)
+
+
+# The fast paths: event ids without uuid.UUID, RFC 8785 without rfc8785 ----------------------
+
+def test_event_ids_are_exactly_uuid5_of_the_origin():
+    import random
+    import uuid
+
+    from connector.plugins.hub import events as events_module
+
+    rng = random.Random(5)
+    for _ in range(500):
+        hub = "".join(rng.choice("abcXYZ09:é😀|-") for _ in range(rng.randrange(0, 60)))
+        seq, position = rng.randrange(2**53), rng.randrange(65536)
+        kind = rng.choice([*EventKind, "free-text"])
+        expected = uuid.uuid5(events_module._EVENT_NAMESPACE,
+                              f"{hub}|{seq}|{kind}|{position}")
+        assert event_id_for(hub, seq, kind, position) == f"urn:uuid:{expected}"
+
+
+_AWKWARD = ["", "plain", 'quote " and \\ backslash', "\x00\x01\x1f\x7f", "\b\f\n\r\t",
+            "\u2028\u2029", "é ü ß", "\ud7ff\ue000\uffff", "😀 𝄞", "</script>", "%s{}"]
+
+
+def _awkward_values():
+    from hypothesis import strategies as st
+
+    scalars = st.one_of(
+        st.none(), st.booleans(),
+        st.integers(min_value=-(2**53 - 1), max_value=2**53 - 1),
+        st.floats(allow_nan=False, allow_infinity=False).filter(
+            lambda f: f == 0.0 or float(f"{f:.14e}") == f),
+        st.sampled_from(_AWKWARD),
+        st.text(st.characters(blacklist_categories=("Cs",)), max_size=12))
+    keys = st.one_of(st.sampled_from(_AWKWARD), st.text(
+        st.characters(blacklist_categories=("Cs",)), max_size=6))
+    return st.recursive(scalars, lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=4)), max_leaves=12)
+
+
+def test_the_stored_form_is_rfc8785_of_the_event_json_whatever_the_details():
+    import rfc8785
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.dictionaries(st.one_of(st.sampled_from(_AWKWARD), st.text(max_size=6).filter(
+        lambda k: not any("\ud800" <= c <= "\udfff" for c in k))), _awkward_values(),
+        max_size=6), st.sampled_from(list(EventKind)),
+        st.datetimes(timezones=st.just(timezone(timedelta(hours=-3)))))
+    def check(details, kind, observed_at):
+        try:
+            e = event(details=details, kind=kind, observed_at=observed_at)
+        except ValidationError:  # deeper than the details allow
+            return
+        exact = rfc8785.dumps(e.to_json())
+        assert e.canonical() == exact
+        assert e.digest() == hashlib.sha256(exact).digest()
+        # what the store keeps reads back to the same leaf, as an offline verifier computes it
+        assert event_digest(json.loads(e.canonical())) == e.digest()
+
+    check()
+
+
+def test_details_that_json_cannot_store_are_refused_when_the_event_is_made():
+    with pytest.raises(ValidationError, match="canonical JSON"):
+        event(details={"note": "lone \ud800 surrogate"})
+    with pytest.raises(ValidationError, match="deeper"):
+        event(details={"a": [[[[[[[[1]]]]]]]]})
+    assert event(details={"a": [[[[[[[1]]]]]]]}).details  # eight levels are allowed
+    assert event(details={"a": [[[[[[[[]]]]]]]]}).details  # an empty ninth level too

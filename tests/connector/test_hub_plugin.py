@@ -211,6 +211,16 @@ async def test_a_swapped_cell_locks_cell_data_until_an_authorised_replacement(
     async with node.app[STORE].read() as reader:
         passport = await reader.passport(pack)
     assert any("CellReplacementCredential" in r.types for r in passport)
+    # The bridge signs these without running SHACL (``shapes_tested``, see
+    # credentials/passport/issuing.py): this run keeps that honest (its batch credentials:
+    # test_hub_bridge.py).
+    from credentials.passport.shapes import validate_shapes
+
+    for kind in ("CellConfigurationCredential", "CellReplacementCredential"):
+        made = [r.credential for r in passport if kind in r.types]
+        assert made, f"the flow made no {kind}"
+        for credential in made:
+            assert isinstance(credential, dict) and validate_shapes(credential) == [], kind
 
 
 async def test_registering_a_pack_checks_its_cells_and_changes_nothing_when_refused(

@@ -8,8 +8,9 @@ Per message (from any source: MQTT, replay, the simulated hub):
    become valid, and holding it would stop the stream;
 2. turn readings into events (``aggregate.CellAggregator``: threshold events at once, ID
    mismatches, lost monitors, per-period summaries) and add the events the hub raised itself;
-3. store the events in one transaction (``add_hub_events``: idempotent by event id, so a
-   redelivered message adds nothing) — and a cell whose ID no longer matches is marked
+3. store the events in one transaction (``add_hub_events``: their canonical JSON as one row
+   per pack, a key row per event; idempotent by event id, so a redelivered message adds
+   nothing) — and a cell whose ID no longer matches is marked
    ``unverified`` in the same transaction;
 4. only then acknowledge the message: until the events are durable the broker keeps it, so a
    crash loses nothing (MQTT QoS 1 redelivers), and a slow signer means no acks, which is
@@ -64,6 +65,8 @@ from connector.store import (
     HubBatch,
     HubCell,
     HubEvent,
+    HubEventGroup,
+    HubEventRef,
     Store,
     StoreError,
     new_id,
@@ -251,11 +254,20 @@ class HubBridge:
         unverified in the same transaction."""
         if not events:
             return []
-        records = [HubEvent(event_id=e.event_id, hub_id=e.hub_id, battery_did=e.battery_did,
-                            kind=str(e.kind), position=e.position, observed_at=e.observed_at,
-                            event=e.to_json(), received_at=now) for e in events]
+        groups: dict[tuple[str, str], list[CellEvent]] = {}
+        for event in events:
+            groups.setdefault((event.hub_id, event.battery_did), []).append(event)
+        # Each group's events as one JSON array of their canonical forms, made when each
+        # event was validated: the store keeps that text (connector.store.hub_events).
+        records = [HubEventGroup(
+            hub_id=hub_id, battery_did=battery_did, received_at=now,
+            event_ids=tuple(e.event_id for e in group), seqs=tuple(e.seq for e in group),
+            events=(b"[" + b",".join([e.canonical() for e in group]) + b"]").decode())
+            for (hub_id, battery_did), group in groups.items()]
         async with self._store.transaction() as tx:
-            inserted = set(await tx.add_hub_events(records))
+            inserted: set[str] = set()
+            for record in records:
+                inserted.update(await tx.add_hub_events(record))
             for event in events:
                 if event.event_id in inserted and event.kind == EventKind.CELL_ID_MISMATCH:
                     await self._mark_unverified(tx, event)
@@ -373,7 +385,8 @@ class HubBridge:
         events = list(batch.events)
         record = self._record(battery_did, events, batch.root_b64, batch.closed_at)
         async with self._store.transaction() as tx:
-            taken = set(await tx.assign_hub_batch(record.id, list(record.event_ids)))
+            taken = set(await tx.assign_hub_batch(
+                record.id, [HubEventRef(e.seq, e.event_id) for e in events]))
             if len(taken) != len(events):
                 events = [e for e in events if e.event_id in taken]
                 if not events:
@@ -450,7 +463,8 @@ class HubBridge:
         document = {"@context": list(HUB_CONTEXTS), "id": f"urn:uuid:{new_id().split(':')[-1]}",
                     "type": ["VerifiableCredential", kind], "issuer": self._key.controller,
                     "validFrom": format_datetime(self._clock()), "credentialSubject": linked}
-        signed = issue_passport_credential(document, self._key, suite=JCS)
+        # The shape is this module's code (a test runs SHACL over every kind it signs).
+        signed = issue_passport_credential(document, self._key, suite=JCS, shapes_tested=True)
         assert isinstance(signed, dict)
         return signed
 

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from hashlib import sha256
+from hashlib import sha1, sha256
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple, Self
 
@@ -37,7 +37,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PrivateAttr,
     Strict,
     ValidationError,
     field_validator,
@@ -64,6 +63,9 @@ SCHEMA_PATH = Path(__file__).with_name("payload.schema.json")
 SCHEMA_ID = "https://w3id.org/battery-passport-connector/hub/payload.schema.json"
 
 _EVENT_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:bpc:hub-event")
+_EVENT_NAMESPACE_BYTES = _EVENT_NAMESPACE.bytes
+_UUID_CLEAR = ~((0xF << 76) | (0x3 << 62)) & (2**128 - 1)
+_UUID_V5 = (0x5 << 76) | (0x2 << 62)
 _MAX_DETAILS_DEPTH = 8
 
 DidKey = Annotated[str, Strict(), Field(pattern=DID_KEY_PATTERN)]
@@ -121,44 +123,84 @@ class CellReading(BaseModel):
 
 
 def event_id_for(hub_id: str, seq: int, kind: EventKind | str, position: int) -> str:
-    """The deterministic id of an event: a name-based UUID (RFC 9562 v5) of its origin."""
-    return f"urn:uuid:{uuid.uuid5(_EVENT_NAMESPACE, f'{hub_id}|{seq}|{kind}|{position}')}"
+    """The deterministic id of an event: a name-based UUID (RFC 9562 v5) of its origin.
+
+    Exactly ``uuid.uuid5(namespace, "hub_id|seq|kind|position")`` (the tests compare), made
+    without the ``uuid.UUID`` object, which cost most of the check on every event received.
+    """
+    digest = sha1(_EVENT_NAMESPACE_BYTES + f"{hub_id}|{seq}|{kind}|{position}".encode(),
+                  usedforsecurity=False).digest()
+    # RFC 9562 §5.5: the first 16 bytes, version 5 in byte 6, variant 0b10 in byte 8.
+    value = int.from_bytes(digest[:16]) & _UUID_CLEAR | _UUID_V5
+    x = f"{value:032x}"
+    return f"urn:uuid:{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 def _check_details(node: Any, depth: int = 0) -> bool:
-    """Refuse what JSON cannot carry exactly; True when the stdlib encoder gives JCS."""
-    if depth > _MAX_DETAILS_DEPTH:
+    """Refuse what JSON cannot carry exactly; True when the stdlib encoder gives JCS (no
+    floats, no keys from U+D800 up: see ``credentials.jcs``).
+
+    The common types are tested inline, so there is a Python call per container rather than
+    per value: this runs for every event a hub sends. Depth counts as it always did: the
+    details object is level 0 and no value may sit below level ``_MAX_DETAILS_DEPTH``.
+    """
+    if depth >= _MAX_DETAILS_DEPTH and node:
         raise ValueError(f"details nest deeper than {_MAX_DETAILS_DEPTH} levels")
-    if isinstance(node, str) or node is None or isinstance(node, bool):
-        return True
-    if isinstance(node, int):
-        if abs(node) > MAX_SAFE_INTEGER:
-            raise ValueError(f"integer {node} is outside the I-JSON range")
-        return True
-    if isinstance(node, float):
-        try:
-            check_numbers(node)
-        except CredentialsError as exc:
-            raise ValueError(str(exc)) from exc
-        return False
-    if isinstance(node, dict):
-        plain = True
-        for key, value in node.items():
-            if not isinstance(key, str):
+    plain = True
+    if type(node) is dict:
+        for key in node:
+            if type(key) is not str:
                 raise ValueError("detail keys must be strings")
             if not key.isascii() and max(key) >= "\ud800":
-                plain = False
+                plain = False  # UTF-16 order may differ from code point order
+        values: Iterable[Any] = node.values()
+    elif type(node) is list:
+        values = node
+    else:
+        return _check_scalar(node, depth)
+    for value in values:
+        kind = type(value)
+        if kind is str or value is None or kind is bool:
+            continue
+        if kind is int:
+            if value > MAX_SAFE_INTEGER or value < -MAX_SAFE_INTEGER:
+                raise ValueError(f"integer {value} is outside the I-JSON range")
+        elif kind is dict or kind is list:
             plain = _check_details(value, depth + 1) and plain
-        return plain
-    if isinstance(node, list):
-        plain = True
-        for value in node:
-            plain = _check_details(value, depth + 1) and plain
-        return plain
-    raise ValueError(f"not a JSON value: {type(node).__name__}")
+        else:
+            plain = _check_scalar(value, depth + 1) and plain
+    return plain
+
+
+def _check_scalar(value: Any, depth: int) -> bool:
+    """The slow path of ``_check_details``: floats, subclasses, and what is not JSON."""
+    if isinstance(value, str | bool):
+        return True
+    if isinstance(value, int):
+        if abs(value) > MAX_SAFE_INTEGER:
+            raise ValueError(f"integer {value} is outside the I-JSON range")
+        return True
+    if isinstance(value, float):
+        try:
+            check_numbers(value)
+        except CredentialsError as exc:
+            raise ValueError(str(exc)) from exc
+        if MAX_SAFE_INTEGER < abs(value) < 1e21:  # RFC 8785 writes it as integer digits,
+            raise ValueError(f"number {value!r} would be stored as an integer outside "
+                             "the I-JSON range")  # which no verifier could read back
+        return False
+    if isinstance(value, dict):  # subclasses: checked as the plain containers
+        return _check_details(dict(value), depth)
+    if isinstance(value, list):
+        return _check_details(list(value), depth)
+    raise ValueError(f"not a JSON value: {type(value).__name__}")
 
 
 _PLAIN_SCAN = DocumentScan(shape=None, jcs_plain=True)
+#: ``to_json()`` in RFC 8785 form around the details' own: the other values are ASCII that
+#: needs no escaping (their patterns above, the kind's enum, ISO 8601), keys in order.
+_EVENT_FORM = ('{{"battery_did":"{}","cell_uid":"{}","details":{},"event_id":"{}",'
+               '"hub_id":"{}","kind":"{}","observed_at":"{}","position":{},"seq":{}}}')
 
 
 class CellEvent(BaseModel):
@@ -185,8 +227,9 @@ class CellEvent(BaseModel):
         default_factory=dict,
         description="kind-specific JSON; no NaN/infinity, integers within +-(2^53-1)")
 
-    _jcs_plain: bool = PrivateAttr(default=False)
-    _digest: bytes | None = PrivateAttr(default=None)
+    # Its RFC 8785 bytes and their digest live in ``__pydantic_private__``, set by
+    # ``_consistent``: declared ``PrivateAttr``s would cost a Python call per event to
+    # initialise (pydantic's ``init_private_attributes``), before being overwritten.
 
     @field_validator("observed_at")
     @classmethod
@@ -195,12 +238,30 @@ class CellEvent(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
+        """The checks pydantic's schema cannot make, once per event, and its RFC 8785 form
+        (what it is stored as and what its Merkle leaf hashes), made once here."""
         expected = event_id_for(self.hub_id, self.seq, self.kind, self.position)
         if self.event_id != expected:
             raise ValueError(
                 f"event_id {self.event_id} is not the id of its hub, seq, kind and position "
                 f"({expected})")
-        self._jcs_plain = _check_details(self.details)
+        observed_at = self.observed_at.isoformat()[:-6] + "Z"  # UTC, as pydantic writes it
+        try:
+            if _check_details(self.details):
+                canonical = _EVENT_FORM.format(
+                    self.battery_did, self.cell_uid, canonical_json(self.details, _PLAIN_SCAN)
+                    .decode(), self.event_id, self.hub_id, self.kind.value, observed_at,
+                    self.position, self.seq).encode()
+            else:  # floats or exotic keys: the exact path over the whole form
+                canonical = canonical_json({
+                    "battery_did": self.battery_did, "cell_uid": self.cell_uid,
+                    "details": self.details, "event_id": self.event_id, "hub_id": self.hub_id,
+                    "kind": self.kind.value, "observed_at": observed_at,
+                    "position": self.position, "seq": self.seq})
+        except CredentialsError as exc:  # a lone surrogate in a string, say
+            raise ValueError(f"the event has no canonical JSON form: {exc}") from exc
+        object.__setattr__(self, "__pydantic_private__",
+                           {"_canonical": canonical, "_digest": None})
         return self
 
     @classmethod
@@ -225,6 +286,13 @@ class CellEvent(BaseModel):
         """The event as stored and proven: the exact JSON its digest covers."""
         return self.model_dump(mode="json")
 
+    def canonical(self) -> bytes:
+        """The RFC 8785 (JCS) bytes of ``to_json()``: what is stored and hashed."""
+        private = self.__pydantic_private__
+        assert private is not None
+        canonical: bytes = private["_canonical"]
+        return canonical
+
     def digest(self) -> bytes:
         """SHA-256 of the event's RFC 8785 (JCS) form: its Merkle leaf."""
         # The private dict directly: pydantic's attribute hooks cost more than the hash.
@@ -232,8 +300,7 @@ class CellEvent(BaseModel):
         assert private is not None
         cached: bytes | None = private["_digest"]
         if cached is None:
-            scan = _PLAIN_SCAN if private["_jcs_plain"] else None
-            cached = private["_digest"] = sha256(canonical_json(self.to_json(), scan)).digest()
+            cached = private["_digest"] = sha256(private["_canonical"]).digest()
         return cached
 
 
