@@ -13,10 +13,14 @@ measured separately and neither figure borrows from the other:
   ``PACKS`` (4) packs of 192 cells take turns, each pack with its own batcher and passport
   (``--events-per-message``, up to 250, and ``--packs`` change the mix). The hubs are
   registered without their cells: with cells and no readings the aggregator would (rightly)
-  report every monitor lost. Per message the bridge verifies the JWS and the schema of every
-  event (each event validated once, its RFC 8785 form made then), stores them in one SQLite
-  transaction (one row per message and pack holding the events' canonical JSON, a key row
-  per event keyed by hub sequence number and event id) and batches them; every ``BATCH_MAX_EVENTS``
+  report every monitor lost. The messages reach the bridge as in the node
+  (``intake.consume``): those that queued up while the previous group was stored form the
+  next group (at most 16; all of them queue here, as at a broker with a backlog). Per message
+  the bridge verifies the JWS and the schema of every event (each event validated once, its
+  RFC 8785 form made then); a group's events are stored in one SQLite transaction (group
+  commit: one row per message and pack holding the events' canonical JSON, a key row per
+  event keyed by hub sequence number and event id), then acknowledged and batched. The node
+  is started as ``bpc serve`` starts it (``serve.settle_heap``); every ``BATCH_MAX_EVENTS``
   (1000, the plugin default) of a pack close a batch, whose row is stored and whose
   credential is signed (eddsa-jcs-2022) and appended to the passport. The clock is the wall
   clock and a tick task runs every ``TICK_S`` as in the node (``plugin._tick``), so batches
@@ -83,7 +87,14 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Sequence,
+)
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -103,9 +114,10 @@ from connector.passports import start_sample_passport
 from connector.plugins.hub.batching import ClosedBatch
 from connector.plugins.hub.bridge import CELL_EVENT_BATCH, HubBridge
 from connector.plugins.hub.events import CellEvent, EventKind, HubMessage, sign_hub_message
+from connector.plugins.hub.intake import consume
 from connector.plugins.hub.simulator import SimulatedHub
 from connector.plugins.hub.sources.base import SourceMessage
-from connector.serve import RunningNode, running_node
+from connector.serve import RunningNode, running_node, settle_heap
 from connector.store import HubBatch, Store
 from credentials.did_key import mint_battery_did
 
@@ -274,10 +286,10 @@ class TimedBridge(HubBridge):
         self.delays_s: list[float] = []
         self.spent_s: Counter[str] = Counter()
 
-    async def handle(self, message: SourceMessage) -> int:
+    async def handle_many(self, messages: Sequence[SourceMessage]) -> int:
         token = _ARRIVAL.set(time.perf_counter())
         try:
-            return await super().handle(message)
+            return await super().handle_many(messages)
         finally:
             _ARRIVAL.reset(token)
 
@@ -403,6 +415,7 @@ async def bench_node(workdir: Path) -> AsyncIterator[RunningNode]:
                         keystore_passphrase_env=PASSPHRASE_ENV, shutdown_timeout_s=1.0,
                         log_level="WARNING")
     async with running_node(config, create_app(config)) as node:
+        settle_heap()  # as `bpc serve` does once the node is up
         yield node
 
 
@@ -508,10 +521,8 @@ async def _drive(bridge: TimedBridge, messages: AsyncIterable[SourceMessage],
     ticker = asyncio.create_task(_ticks(bridge, stop)) if tick else None
     handled = 0
     began, cpu = time.perf_counter(), time.process_time()
-    try:
-        async for message in messages:
-            await bridge.handle(message)
-            handled += 1
+    try:  # as the node's plugin does it: groups of what queued up (intake.consume)
+        handled = await consume(bridge, messages)
     finally:
         stop.set()
         if ticker is not None:

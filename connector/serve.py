@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -89,6 +90,14 @@ def announce_operator_key(node: RunningNode) -> None:
     )
 
 
+def settle_heap() -> None:
+    """Freeze what start-up made (JSON-LD contexts, SHACL graphs, models): it lives as long as
+    the process, and without this every full garbage collection walks it again — about a
+    tenth of the hub bridge's time per event (``bpc bench hub``)."""
+    gc.collect()
+    gc.freeze()
+
+
 async def serve(config: NodeConfig) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully."""
     loop = asyncio.get_running_loop()
@@ -97,6 +106,7 @@ async def serve(config: NodeConfig) -> None:
         loop.add_signal_handler(signum, stop.set)
     try:
         async with running_node(config) as node:
+            settle_heap()
             announce_operator_key(node)
             logger.info("node %s listening on %s (public %s)", node.app[IDENTITY].did,
                         node.url, config.public_base_url)

@@ -113,12 +113,16 @@ class _Running:
         self.tasks = tasks
 
 
+def _not_processed(group: list[Any], exc: BaseException) -> None:
+    # a store outage: the messages stay unacknowledged and come again
+    log.error("%d hub message(s) not processed (first on %s): %s", len(group),
+              group[0].topic, exc, exc_info=exc)
+
+
 async def _consume(bridge: Any, source: Any) -> None:
-    async for message in source.messages():
-        try:
-            await bridge.handle(message)
-        except Exception:  # a store outage: the message stays unacked and comes again
-            log.exception("hub message on %s not processed", message.topic)
+    from connector.plugins.hub.intake import consume
+
+    await consume(bridge, source.messages(), on_error=_not_processed)
 
 
 async def _tick(bridge: Any, every_s: float) -> None:

@@ -93,11 +93,14 @@ def _problem(status: int, slug: str, title: str, detail: str) -> ProblemError:
 
 
 async def _consume(bridge: Any, source: SimulatedSource) -> None:
-    async for message in source.messages():
-        try:
-            await bridge.handle(message)
-        except Exception:  # a store outage: the simulated stream just moves on
-            log.exception("simulated hub message not processed")
+    from connector.plugins.hub.intake import consume
+
+    def skipped(group: list[Any], exc: BaseException) -> None:
+        # a store outage: a simulated stream has nothing to redeliver, it just moves on
+        log.error("%d simulated hub message(s) not processed: %s", len(group), exc,
+                  exc_info=exc)
+
+    await consume(bridge, source.messages(), on_error=skipped)
 
 
 @require_operator
