@@ -142,6 +142,8 @@ def create_app(
     data_access.add_routes(app)
     status_lists.add_routes(app)
     status_routes.add_routes(app)
+    from connector import passport_page  # the QR-linked passport page (issue 8)
+    passport_page.add_routes(app)
     routes_catalog.add_routes(app)
     routes_negotiation.add_routes(app, dsp_settings)
     routes_transfer.add_routes(app, transfer_settings)

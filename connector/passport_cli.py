@@ -230,3 +230,64 @@ def print_trace(result: Any, console: Console) -> None:
                       soft_wrap=True)
     for note in result.notes:
         console.print(f"note: {escape(note)}", soft_wrap=True)
+
+
+@passport_app.command("qr")
+def passport_qr(
+    did: Annotated[str, typer.Argument(help="Battery DID (or its passport id).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The label PNG to write.")],
+    node: Annotated[str, typer.Option(
+        "--node", envvar="BPC_NODE_URL",
+        help="The node serving the passport page (its public_base_url).")]
+    = "http://127.0.0.1:8181",
+    offline: Annotated[bool, typer.Option(
+        "--offline", help="Do not ask the node: build the URL from --node and put the DID "
+        "under the code.")] = False,
+) -> None:
+    """Write a printable label: the QR code of the passport page, the battery identifier
+    under it. The URL is the one the node serves the page at (asked from the node)."""
+    from connector.passport_page.identifiers import UnknownReference, battery_did, page_url
+    from connector.passport_page.qr import label_png
+
+    try:
+        battery = battery_did(did)
+    except UnknownReference as exc:
+        raise CliError(str(exc)) from exc
+    base = node.rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        raise CliError(f"--node must be an http(s) URL, not {node!r}")
+    if offline:
+        url, lines = page_url(base, battery), [battery]
+    else:
+        url, lines = _page_from_node(base, battery)
+    try:
+        output.write_bytes(label_png(url, lines))
+    except OSError as exc:
+        raise CliError(f"cannot write {output}: {exc.strerror}") from exc
+    out.print(f"wrote {escape(str(output))}: QR code of {escape(url)}", soft_wrap=True)
+
+
+def _page_from_node(base: str, battery: str) -> tuple[str, list[str]]:
+    """The page URL the node publishes for ``battery`` and the label text (the public
+    battery identifier, then the DID)."""
+    import urllib.error
+    import urllib.request
+
+    from connector.passport_page.identifiers import page_path
+
+    request = urllib.request.Request(base + page_path(battery) + "?format=json",
+                                     headers={"Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            view = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            raise CliError(f"the node at {base} keeps no passport for {battery}") from exc
+        raise CliError(f"the node at {base} answered {exc.code}") from exc
+    except (urllib.error.URLError, TimeoutError, ValueError) as exc:
+        raise CliError(f"cannot read the passport page from {base}: {exc} (use --offline to "
+                       "build the label without the node)") from exc
+    identifier = next((a["value"] for a in view.get("attributes", [])
+                       if a.get("term") == "batteryIdentifier"), None)
+    lines = [identifier, battery] if identifier else [battery]
+    return str(view["pageUrl"]), lines
