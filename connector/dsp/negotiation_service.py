@@ -404,7 +404,8 @@ class NegotiationService(ProcessRecords):
                     or Role(previous.role.value) not in roles):
                 raise _Reject(cn.unknown_process(pid))
             role = Role(previous.role.value)
-            if not await tx.record_inbound(previous.id, print_):
+            if (not await tx.record_inbound(previous.id, print_)
+                    and await self._is_retry(tx, previous.id, print_)):
                 return await self._repeat(tx, previous, print_)
             process = await self._load(tx, previous, adopt_from=message)
             result = cn.transition(process, message, role=role)
@@ -423,11 +424,8 @@ class NegotiationService(ProcessRecords):
 
     async def _repeat(self, tx: Transaction, record: NegotiationRecord, print_: str) -> Answer:
         """A message we already processed: answer exactly as the first time, change nothing."""
-        for event in reversed(await tx.list_audit(subject_id=record.id, limit=1000)):
-            if (event.action == "negotiation.received"
-                    and event.details.get("fingerprint") == print_):
-                return Answer(int(event.details["status"]), dict(event.details["ack"]))
-        return Answer(200, ack_body(record))
+        first = await self._first_answer(tx, record.id, print_)
+        return Answer(*first) if first else Answer(200, ack_body(record))
 
     async def _react(
         self, tx: Transaction, record: NegotiationRecord, result: Transition[NegotiationProcess],

@@ -20,6 +20,9 @@ from connector.store import Role as StoreRole
 log = logging.getLogger(__name__)
 
 
+_AUDIT_PAGE = 1000
+
+
 class ProcessRecords:
     """Mixin for a DSP process service keeping one record kind in the store."""
 
@@ -36,6 +39,35 @@ class ProcessRecords:
         from connector.app import STORE  # the app module imports the services lazily
 
         return self._app[STORE]
+
+    async def _received(self, tx: Any, record_id: str) -> list[Any]:
+        """The audit trail of messages received on a process, oldest first (every page)."""
+        action = f"{self.AUDIT_PREFIX}.received"
+        found: list[Any] = []
+        after = 0
+        while True:
+            page = await tx.list_audit(subject_id=record_id, after_seq=after, limit=_AUDIT_PAGE)
+            found.extend(e for e in page if e.action == action)
+            if len(page) < _AUDIT_PAGE:
+                return found
+            after = page[-1].seq
+
+    async def _is_retry(self, tx: Any, record_id: str, print_: str) -> bool:
+        """Whether a message seen before (``print_``) was the last one received on the
+        process: only then is it a retry, answered as the first time and changing nothing.
+        The same message after the process moved on is new and judged by the state machine
+        (a provider resumes with the TransferStartMessage it started with, TCK TP_C:01-04;
+        an identical offer after a counter-offer, CN:03-04)."""
+        received = await self._received(tx, record_id)
+        return not received or received[-1].details.get("fingerprint") == print_
+
+    async def _first_answer(self, tx: Any, record_id: str,
+                            print_: str) -> tuple[int, dict[str, Any]] | None:
+        """The status and ACK a message got the first time (``None``: not on record)."""
+        for event in reversed(await self._received(tx, record_id)):
+            if event.details.get("fingerprint") == print_:
+                return int(event.details["status"]), dict(event.details["ack"])
+        return None
 
     async def _get_record(self, session: Any, pid: str, *, for_update: bool = False) -> Any:
         raise NotImplementedError

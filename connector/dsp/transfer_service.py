@@ -317,7 +317,7 @@ class TransferService(ProcessRecords):
         if previous is None or previous.counterparty_did != caller:
             raise _Reject(_perror(tp.unknown_process(pid)))
         if (not await tx.record_inbound(previous.id, print_)
-                and await self._produced_current_state(tx, previous, print_)):
+                and await self._is_retry(tx, previous.id, print_)):
             return await self._repeat(tx, previous, print_)
         role = Role(previous.role.value)
         process = self._load(previous, adopt_from=message)
@@ -339,23 +339,10 @@ class TransferService(ProcessRecords):
             details={"message": kind_name(message), "fingerprint": print_,
                      "state": record.state, "status": answer.status, "ack": answer.body})
 
-    async def _produced_current_state(self, tx: Transaction, record: TransferRecord,
-                                      print_: str) -> bool:
-        """Whether the message ``print_`` was the last one received on ``record``: only then
-        is it a retry, answered as the first time. The same message after the process moved
-        on is new (a provider resumes with the same ``TransferStartMessage`` it started with,
-        TCK TP_C:01-04) and is judged by the state machine."""
-        for event in reversed(await tx.list_audit(subject_id=record.id, limit=1000)):
-            if event.action == "transfer.received":
-                return bool(event.details.get("fingerprint") == print_)
-        return True
-
     async def _repeat(self, tx: Transaction, record: TransferRecord, print_: str) -> Answer:
         """A message we already processed: answer exactly as the first time, change nothing."""
-        for event in reversed(await tx.list_audit(subject_id=record.id, limit=1000)):
-            if event.action == "transfer.received" and event.details.get("fingerprint") == print_:
-                return Answer(int(event.details["status"]), dict(event.details["ack"]))
-        return Answer(200, ack_body(record))
+        first = await self._first_answer(tx, record.id, print_)
+        return Answer(*first) if first else Answer(200, ack_body(record))
 
     # --- outbound ---------------------------------------------------------------------------
 
