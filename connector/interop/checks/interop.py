@@ -18,6 +18,7 @@ from typing import Any
 from connector.interop.context import Context, Target
 from connector.interop.model import Check, CheckFailed, CheckRun, CheckSkipped
 from connector.interop.registry import register
+from policies.defaults import default_policy
 
 _BATTERY = "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK"
 _DATA = {"interop": "bpc", "kind": "battery passport excerpt"}
@@ -58,7 +59,8 @@ async def setup(ctx: Context) -> str:
     consumer_did = await ctx.did_of(consumer)
     suffix = uuid.uuid4().hex[:8]
     offers: dict[str, Any] = {}
-    for name, extra in (("open", {"allowedParticipants": [consumer_did]}), ("gated", {})):
+    for name, extra in (("open", {"allowedParticipants": [consumer_did]}),
+                        ("gated", {"defaultPolicy": "none"})):
         status, asset = await ctx.manage(provider, "POST", "/management/assets", {
             "id": f"urn:bpc:interop:{name}:{suffix}", "batteryDid": _BATTERY,
             "accessLevel": "dismantling-safety" if name == "gated" else "sustainability",
@@ -67,10 +69,33 @@ async def setup(ctx: Context) -> str:
         if status != 201 or not isinstance(asset, dict):
             raise CheckFailed(f"the provider refused the {name} asset: {status} {asset}")
         published = (asset.get("defaultOffer") or {}).get("offer") or {}
+        if name == "gated":
+            published = await _unsatisfiable_offer(ctx, provider, asset["id"], suffix)
         offers[name] = {**{k: v for k, v in published.items() if k != "@context"},
                         "target": asset["id"]}
     ctx.shared["offers"] = offers
-    return f"provider offers two datasets: allow-listed for {consumer_did}, credential-gated"
+    return (f"provider offers two datasets: allow-listed for {consumer_did}, and one gated by "
+            "a credential no consumer holds")
+
+
+async def _unsatisfiable_offer(ctx: Context, provider: Any, asset_id: str,
+                               suffix: str) -> dict[str, Any]:
+    """The Catena-X dismantling policy narrowed to a vehicle brand made up for this run: a
+    consumer that is a certified dismantler (the demo's recycler is) still holds no credential
+    that satisfies it, so the refusal checks do not depend on who the consumer is."""
+    policy = default_policy("dismantling-safety", f"urn:bpc:interop:policy:{suffix}")
+    policy["permission"][0]["constraint"][0]["and"].append({
+        "leftOperand": "https://w3id.org/catenax/policy/Dismantler.allowedBrands",
+        "operator": "isAnyOf", "rightOperand": [f"interop-brand-{suffix}"]})
+    status, stored = await ctx.manage(provider, "POST", "/management/policies",
+                                      {"id": policy["@id"], "policy": policy})
+    if status != 201 or not isinstance(stored, dict):
+        raise CheckFailed(f"the provider refused the gating policy: {status} {stored}")
+    status, offer = await ctx.manage(provider, "POST", "/management/offers",
+                                     {"assetId": asset_id, "policyId": policy["@id"]})
+    if status != 201 or not isinstance(offer, dict):
+        raise CheckFailed(f"the provider refused the gated offer: {status} {offer}")
+    return dict(offer.get("offer") or {})
 
 
 async def catalog(ctx: Context) -> str:
@@ -84,8 +109,8 @@ async def catalog(ctx: Context) -> str:
     if offers["open"]["target"] not in ids:
         raise CheckFailed(f"the allow-listed dataset is not in the consumer's catalog: {ids}")
     if offers["gated"]["target"] in ids:
-        raise CheckFailed("the credential-gated dataset is shown to a consumer without the "
-                          "credential")
+        raise CheckFailed("the credential-gated dataset is shown to a consumer without a "
+                          "credential that satisfies it")
     return f"consumer sees {len(ids)} dataset(s): the allow-listed one, not the gated one"
 
 
@@ -167,7 +192,8 @@ async def no_credential(ctx: Context) -> str:
     offers = _need(ctx, "offers", "IOP:SETUP-01")
     view = await _negotiate(ctx, offers["gated"])
     if view.get("state") != "TERMINATED":
-        raise CheckFailed(f"a consumer without the credential got {view.get('state')}")
+        raise CheckFailed(f"a consumer without a satisfying credential got "
+                          f"{view.get('state')}")
     return f"TERMINATED: {view.get('reason')}"
 
 
