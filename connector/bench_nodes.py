@@ -128,19 +128,20 @@ async def provider_process(
             env=_child_env(passphrase), cwd=workdir,
         )
     try:
-        did = await _wait_healthy(url, process, log_path, session)
+        did = await wait_healthy(url, process, log_path, session)
         yield ProviderNode(url, did, operator_key, process, log_path)
     finally:
-        await _stop(process)
+        await stop_process(process)
 
 
-async def _wait_healthy(url: str, process: asyncio.subprocess.Process, log_path: Path,
-                        session: aiohttp.ClientSession) -> str:
-    """The provider's DID once ``/health`` answers; ``NodeStartError`` if it dies or stalls."""
+async def wait_healthy(url: str, process: asyncio.subprocess.Process, log_path: Path,
+                       session: aiohttp.ClientSession, *, name: str = "the provider") -> str:
+    """The node's DID once ``/health`` answers; ``NodeStartError`` (with the tail of its log)
+    if the process dies or the node does not answer within ``START_TIMEOUT_S``."""
     deadline = time.monotonic() + START_TIMEOUT_S
     while True:
         if process.returncode is not None:
-            raise NodeStartError(f"the provider exited with {process.returncode}:\n"
+            raise NodeStartError(f"{name} exited with {process.returncode}:\n"
                                  f"{log_tail(log_path)}")
         with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
             async with session.get(f"{url}/health",
@@ -148,12 +149,13 @@ async def _wait_healthy(url: str, process: asyncio.subprocess.Process, log_path:
                 if response.status == 200:
                     return str((await response.json())["did"])
         if time.monotonic() > deadline:
-            raise NodeStartError(f"the provider did not answer on {url} within "
+            raise NodeStartError(f"{name} did not answer on {url} within "
                                  f"{START_TIMEOUT_S:.0f} s:\n{log_tail(log_path)}")
         await asyncio.sleep(0.05)
 
 
-async def _stop(process: asyncio.subprocess.Process) -> None:
+async def stop_process(process: asyncio.subprocess.Process) -> None:
+    """SIGTERM, then SIGKILL after 15 s."""
     if process.returncode is not None:
         return
     with contextlib.suppress(ProcessLookupError):
@@ -397,4 +399,6 @@ __all__ = [
     "provider_process",
     "schema_url",
     "seed_provider",
+    "stop_process",
+    "wait_healthy",
 ]

@@ -16,7 +16,6 @@ import json
 import os
 import secrets
 import sys
-import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,14 +24,14 @@ from typing import Any
 import aiohttp
 
 import connector
-from connector.bench_nodes import free_port, log_tail
+from connector.bench_nodes import (
+    NodeStartError,
+    free_port,
+    stop_process,
+    wait_healthy,
+)
 
 PASSPHRASE_ENV = "BPC_DEMO_KEYSTORE_PASSPHRASE"
-START_TIMEOUT_S = 60.0
-
-
-class NodeStartError(RuntimeError):
-    """A node process exited or did not answer in time (with the tail of its log)."""
 
 
 @dataclass(frozen=True)
@@ -113,24 +112,6 @@ def child_env(passphrase: str, api_key: str) -> dict[str, str]:
     return env
 
 
-async def _healthy(handle: NodeHandle, session: aiohttp.ClientSession) -> str:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    process = handle.process
-    while True:
-        if process is not None and process.returncode is not None:
-            raise NodeStartError(f"node {handle.name} exited with {process.returncode}:\n"
-                                 f"{log_tail(handle.log_path)}")
-        with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
-            async with session.get(f"{handle.url}/health",
-                                   timeout=aiohttp.ClientTimeout(total=2)) as response:
-                if response.status == 200:
-                    return str((await response.json())["did"])
-        if time.monotonic() > deadline:
-            raise NodeStartError(f"node {handle.name} did not answer on {handle.url} within "
-                                 f"{START_TIMEOUT_S:.0f} s:\n{log_tail(handle.log_path)}")
-        await asyncio.sleep(0.05)
-
-
 async def _start(spec: NodeSpec, root: Path, passphrase: str, session: aiohttp.ClientSession,
                  overrides: Mapping[str, Any] | None) -> NodeHandle:
     directory = root / spec.name
@@ -146,22 +127,14 @@ async def _start(spec: NodeSpec, root: Path, passphrase: str, session: aiohttp.C
             sys.executable, "-m", "connector", "serve", "--config", str(config_path),
             stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
             env=child_env(passphrase, api_key), cwd=directory, start_new_session=True)
-    handle.did = await _healthy(handle, session)
+    handle.did = await wait_healthy(handle.url, handle.process, handle.log_path, session,
+                                    name=f"node {handle.name}")
     return handle
 
 
 async def stop_node(handle: NodeHandle) -> None:
-    process = handle.process
-    if process is None or process.returncode is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        process.terminate()
-    try:
-        await asyncio.wait_for(process.wait(), 15)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        await process.wait()
+    if handle.process is not None:
+        await stop_process(handle.process)
 
 
 def demo_passphrase(root: Path) -> str:
