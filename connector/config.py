@@ -139,6 +139,18 @@ class NodeConfig(BaseModel):
         description="TEST ONLY: the DSP compatibility kit's trigger endpoints (/tck/...), seed "
                     "datasets/agreements and scripted reactions (connector/interop/TCK.md). "
                     "Never on a node that serves real partners.")
+    tck_authorization: SecretStr | None = Field(
+        default=None,
+        description="TEST ONLY, with tck_triggers: the literal Authorization header the "
+                    "compatibility kit sends (its dataspacetck.dsp.connector.http.headers."
+                    "authorization). A protocol request carrying exactly it is taken as from "
+                    "tck_participant_did, without a signed token.")
+    tck_participant_did: str = Field(
+        default="did:web:localhost%3A8083",
+        pattern=r"^did:[a-z0-9]+:.+$",
+        description="TEST ONLY: the participant the kit's static Authorization stands for "
+                    "(the kit's own DSP endpoint is its callbackAddress, localhost:8083 by "
+                    "default).")
     plugins: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="Plugin settings, one [plugins.<name>] table each (connector.plugins); a "
@@ -226,6 +238,13 @@ class NodeConfig(BaseModel):
                 raise ValueError('expected a JSON object such as {"hub": {"enabled": true}}'
                                  ) from None
         return value
+
+    @model_validator(mode="after")
+    def _tck_identity_only_for_tests(self) -> NodeConfig:
+        if self.tck_authorization is not None and not self.tck_triggers:
+            raise ValueError("tck_authorization is a test-only identity stub: it needs "
+                             "tck_triggers = true")
+        return self
 
     @model_validator(mode="after")
     def _derive_defaults(self) -> NodeConfig:

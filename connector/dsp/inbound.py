@@ -16,6 +16,7 @@ from connector.app import CONFIG, IDENTITY
 from connector.dsp.errors import Area, ErrorCode, ProtocolError
 from connector.dsp.messages import MessageError, UnexpectedTypeError, parse_json
 from connector.dsp.negotiation_service import Answer, dsp_state, error_answer, service_of
+from connector.dsp.tck_identity import TCK_IDENTITY
 from connector.participant_auth import ParticipantAuthError, VerifiedCaller, verify_caller
 
 CALLER = web.RequestKey("caller", VerifiedCaller)
@@ -27,6 +28,11 @@ async def authenticate(request: web.Request) -> str:
     caller stays on the request under ``CALLER``."""
     app = request.config_dict
     service = service_of(request.app)
+    stub = app.get(TCK_IDENTITY)
+    if stub is not None and stub.matches(request):  # test-only (tck_triggers.py)
+        caller = stub.caller()
+        request[CALLER] = caller
+        return caller.did
     caller = await verify_caller(
         request, resolver=service.resolver, audience=app[IDENTITY].did,
         now=service.settings.clock(), public_base_url=app[CONFIG].public_base_url,

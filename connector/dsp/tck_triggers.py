@@ -52,6 +52,7 @@ from connector.dsp.negotiation_service import (
     start_negotiation,
 )
 from connector.dsp.process import TerminationKind, TerminationReason
+from connector.dsp.tck_identity import TCK_IDENTITY, TckIdentity
 from connector.dsp.transfer_service import (
     TRANSFER_STATE,
     TransferService,
@@ -382,6 +383,10 @@ def install(app: web.Application) -> None:
         return
     app[DSP_STATE].settings = replace(app[DSP_STATE].settings,
                                       allow_loopback_did_key_callbacks=True)
+    config = app[CONFIG]
+    if config.tck_authorization is not None:
+        app[TCK_IDENTITY] = TckIdentity(config.tck_authorization.get_secret_value(),
+                                        config.tck_participant_did)
     app[_TASKS] = set()
     app.cleanup_ctx.append(_tck_ctx)
     app.router.add_post(NEGOTIATION_TRIGGER, negotiation_trigger)
