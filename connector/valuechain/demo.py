@@ -74,13 +74,20 @@ def summary_table(outcome: Outcome, nodes: dict[str, NodeHandle]) -> Table:
 
 
 def print_inspect(nodes: dict[str, NodeHandle], console: Console, root: Path,
-                  running: bool) -> None:
+                  running: bool, outcome: Outcome | None = None) -> None:
     console.print(f"\nThe nodes' directories are in {root}/ (config, data, log, demo API key).")
+    if outcome is not None and outcome.battery:
+        from connector.passport_page.identifiers import page_url
+
+        holder = nodes["recycler"]  # the battery's last custodian holds its whole passport
+        when = "open it in a browser" if running else "with --keep-running, open it"
+        console.print(f"The battery's passport page ({when}; its QR code is on the page):")
+        console.print(f"  {page_url(holder.url, outcome.battery)}", soft_wrap=True)
     if running:
         console.print("They keep running; inspect one with, e.g.:")
         for handle in nodes.values():
             console.print(f"  BPC_NODE_URL={handle.url} BPC_API_KEY=$(cat "
-                          f"{handle.directory}/api-key) bpc negotiations list", soft_wrap=True)
+                          f"{handle.directory}/api-key) bpc negotiations", soft_wrap=True)
         console.print("Stop them with: pkill -f 'connector serve --config "
                       f"{root.resolve()}'", soft_wrap=True)
     else:
@@ -116,7 +123,7 @@ def run_value_chain_demo(console: Console, root: Path = DEFAULT_DIR, *,
     console.rule()
     console.print(summary_table(outcome, nodes))
     console.print(f"[green]value chain complete[/green] in {time.perf_counter() - began:.1f} s")
-    print_inspect(nodes, console, root, keep_running)
+    print_inspect(nodes, console, root, keep_running, outcome)
     return 0
 
 

@@ -107,7 +107,7 @@ def run_devnet(console: Console, compose: Path, root: Path, *, postgres: str = D
     console.print(summary_table(outcome, nodes))
     console.print(f"[green]value chain complete[/green] through {compose} in "
                   f"{time.perf_counter() - began:.1f} s")
-    print_inspect(nodes, console, root, keep_running)
+    print_inspect(nodes, console, root, keep_running, outcome)
     return 0
 
 
