@@ -416,6 +416,11 @@ class Transaction(Reader):
         """Insert or update a registered cell position (see ``put_battery``)."""
 
     @abstractmethod
+    async def delete_hub_cells(self, hub_id: str) -> int:
+        """Forget a hub's registered cells (its pack left this node's bridge); how many. The
+        events and batches it raised stay."""
+
+    @abstractmethod
     async def add_hub_events(self, group: HubEventGroup) -> list[str]:
         """Store the group's events not stored before (by ``event_id``); the ids actually
         inserted, so a redelivered message adds nothing (``connector.store.hub_events``)."""

@@ -618,6 +618,12 @@ class SqlSession(Transaction):
     async def put_hub_cell(self, record: HubCell) -> HubCell:
         return await self._put(HUB_CELLS, record)
 
+    async def delete_hub_cells(self, hub_id: str) -> int:
+        self._require_writable()
+        rows = await self._fetch("DELETE FROM hub_cells WHERE hub_id = $1 RETURNING id",
+                                 check_key(hub_id, "hub_id"))
+        return len(rows)
+
     async def add_hub_events(self, group: HubEventGroup) -> list[str]:
         self._require_writable()
         return await hub_events.add_group(self._fetch, self._dialect, group)

@@ -21,7 +21,7 @@ from connector.plugins.hub.bridge import HubBridge
 from connector.plugins.hub.simulator import SimulatedHub
 from connector.plugins.hub.sources.base import SourceMessage
 from connector.serve import RunningNode, running_node
-from credentials.did_key import mint_battery_did
+from credentials.did_key import key_from_seed, mint_battery_did
 from tests.connector.test_dsp_negotiation_http import PASSPHRASE_ENV, free_port
 
 CELLS = 24
@@ -240,3 +240,43 @@ async def test_a_replica_recovering_meanwhile_never_makes_two_batches_cover_an_e
         proven = await running.prove(batch.event_ids[0])
         assert proven is not None and proven["batch"]["merkleRoot"] == batch.merkle_root
         assert batch.credential_digest is not None
+
+
+async def test_replicas_follow_the_tamper_lock_through_the_store(oem: RunningNode) -> None:
+    """One replica sees the swapped cell, another serves the data: the other follows the lock
+    on its next refresh, and follows its lifting after a replacement made on the first."""
+    from connector.app import VERIFIER
+    from tests.connector.test_hub_plugin import technician_credential
+
+    clock = Clock()
+    pack = await a_pack(oem)
+    hub = SimulatedHub(pack, CELLS, seed=13).swap(4, at_tick=1)
+    seeing, serving = bridge_of(oem, clock), bridge_of(oem, clock)
+    for bridge in (seeing, serving):
+        await bridge.register_pack(hub.hub_id, pack, hub.registered_cells())
+    for message in messages_of(hub, 3):
+        await seeing.handle(message)
+    assert seeing.restriction(pack, "performance-health") is not None
+    assert serving.restriction(pack, "performance-health") is None  # not seen yet
+    await serving.refresh_locks()
+    assert serving.restriction(pack, "performance-health") is not None
+    assert serving.restriction(pack, "public") is None  # only the cell data is locked
+
+    credential = technician_credential(21, "did:web:service.example:technicians:3")
+    status = await seeing.status()
+    observed = status["unverifiedCells"][0]["observedCellUid"]
+    await seeing.replace_cell(hub.hub_id, 4, new_cell_uid=observed,
+                              new_cell_did=key_from_seed(bytes(32 * [4])).controller,
+                              technician_credential=credential, verifier=oem.app[VERIFIER],
+                              trust=_Trusting())
+    assert seeing.restriction(pack, "performance-health") is None
+    assert serving.restriction(pack, "performance-health") is not None  # until it reads again
+    await serving.refresh_locks()
+    assert serving.restriction(pack, "performance-health") is None
+
+
+class _Trusting:
+    """A trust decision for the replacement test: the technician's certifier is trusted."""
+
+    def trusts(self, issuer: str, credential_type: str) -> bool:
+        return credential_type == "ServiceTechnicianCredential"

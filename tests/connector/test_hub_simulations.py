@@ -87,3 +87,37 @@ async def test_the_bench_refuses_what_it_cannot_stream(bench: RunningNode) -> No
     for query in ("", "?batteryDid=x", f"?batteryDid={kept}&kind=melt"):
         status, problem = await manage(bench, "/management/hub/events" + query)
         assert status == 400, query
+
+
+async def test_a_pack_with_an_unverified_cell_cannot_leave_the_bench(bench: RunningNode) -> None:
+    """Taking the pack off must not lift the tamper lock: 409, the stream goes on; once off,
+    its cell registry is gone, so a restart does not register the hub again."""
+    pack, _ = mint_battery_did()
+    await start_sample_passport(bench.app, pack, seed=6)
+    status, started = await call(bench, "POST", "/management/hub/simulations", {
+        "batteryDid": pack, "cells": 8, "paceS": 0.05, "faults": ["swap:2@1"]})
+    assert status == 201, started
+
+    async def locked() -> Any:
+        _, hub = await manage(bench, "/management/hub/status")
+        return hub["unverifiedCells"]
+
+    assert await until(locked)
+    status, problem = await call(bench, "DELETE", f"/management/hub/simulations/{pack}", None)
+    assert status == 409 and problem["type"].endswith("#unverified-cells"), problem
+    _, listed = await manage(bench, "/management/hub/simulations")
+    assert [s["running"] for s in listed["items"]] == [True]
+    status, problem = await call(bench, "DELETE",
+                                 f"/management/hub/packs/{started['hubId']}", None)
+    assert status == 409
+
+    other, _ = mint_battery_did()
+    await start_sample_passport(bench.app, other, seed=7)
+    status, started = await call(bench, "POST", "/management/hub/simulations", {
+        "batteryDid": other, "cells": 8, "paceS": 0.05})
+    assert status == 201
+    status, _ = await call(bench, "DELETE", f"/management/hub/simulations/{other}", None)
+    assert status == 200
+    async with bench.app[STORE].read() as reader:
+        assert await reader.list_hub_cells(hub_id=started["hubId"]) == []
+        assert await reader.list_hub_cells(battery_did=pack)  # the locked pack keeps its own

@@ -24,8 +24,9 @@ Tamper lock: while a position shows another cell than registered, the pack's cel
 (performance & health) is refused through the node's ``bpc_access_restriction`` hook (catalog,
 negotiation and data plane), until ``replace_cell`` registers the new cell on the strength of
 a technician's ``ServiceTechnicianCredential`` from a trusted issuer and appends the
-``CellReplacementCredential`` linking old and new cell. (The lock lives in memory, rebuilt
-from the store at start; replicas learn of a mismatch when they register the pack again.)
+``CellReplacementCredential`` linking old and new cell. (The lock is kept in memory for the
+hot path and read back from the store every ``LOCK_REFRESH_S`` by the tick, so a replica that
+did not see the mismatch, or the replacement, follows within seconds.)
 
 Restart: events stored but not yet batched are batched again (``recover``), and batches
 whose credential was not appended are appended then, so every event ends in exactly one
@@ -91,6 +92,9 @@ LOCKED_LEVELS = frozenset({"performance-health"})
 """Access levels of a pack's data locked while its cell configuration is unverified."""
 RETRY_S = 1.0
 """How often batches whose credential could not be appended are tried again."""
+LOCK_REFRESH_S = 2.0
+"""How often the tamper lock is read back from the store (another replica may have set or
+cleared it)."""
 
 
 class ReplacementRefused(Exception):
@@ -101,6 +105,10 @@ class ReplacementRefused(Exception):
         self.status = status
         self.code = code
         self.detail = detail
+
+
+class RetireRefused(Exception):
+    """A pack's hub that may not leave the bridge yet (a cell is unverified)."""
 
 
 def cell_id(hub_id: str, position: int) -> str:
@@ -153,8 +161,11 @@ class HubBridge:
         self.stats = BridgeStats()
         self._retry_credentials = False
         self._next_retry = 0.0
-        #: pack DID → positions whose cell configuration is unverified (the access lock).
+        #: pack DID → positions whose cell configuration is unverified (the access lock; the
+        #: store's ``hub_cells`` is the truth, read back by ``refresh_locks``).
         self.unverified: dict[str, set[int]] = {}
+        self._next_lock_refresh = 0.0
+        self._locked_meanwhile: list[tuple[str, int]] = []
 
     # --- registration -------------------------------------------------------------------------
 
@@ -243,7 +254,30 @@ class HubBridge:
                 closed += 1
         if self._retry_credentials and time.monotonic() >= self._next_retry:
             closed += await self.retry_credentials()
+        if time.monotonic() >= self._next_lock_refresh:
+            await self.refresh_locks()
         return closed + len(fresh)
+
+    async def refresh_locks(self) -> None:
+        """Rebuild the access lock from the store: the cells marked unverified there, by
+        whichever replica saw the mismatch, and none that a replacement (on any replica)
+        cleared. Every ``LOCK_REFRESH_S`` from ``tick``, so replicas agree within seconds."""
+        self._next_lock_refresh = time.monotonic() + LOCK_REFRESH_S
+        self._locked_meanwhile = []  # locks this process sets while the store is read
+        locked: dict[str, set[int]] = {}
+        after: str | None = None
+        async with self._store.read() as reader:
+            while True:
+                page = await reader.list_hub_cells(configuration="unverified", after=after,
+                                                   limit=_PAGE)
+                for cell in page:
+                    locked.setdefault(cell.battery_did, set()).add(cell.position)
+                if len(page) < _PAGE:
+                    break
+                after = page[-1].id
+        for battery_did, position in self._locked_meanwhile:
+            locked.setdefault(battery_did, set()).add(position)
+        self.unverified = locked
 
     async def retry_credentials(self) -> int:
         """Append the credentials of stored batches that have none yet (the node was not yet
@@ -285,6 +319,7 @@ class HubBridge:
         for event in fresh:
             if event.kind == EventKind.CELL_ID_MISMATCH:
                 self.unverified.setdefault(event.battery_did, set()).add(event.position)
+                self._locked_meanwhile.append((event.battery_did, event.position))
                 await self._append_marker(event)
         return fresh
 
@@ -516,11 +551,27 @@ class HubBridge:
                 recovered += 1
         return recovered + len(events)
 
+    async def retire_blocker(self, hub_id: str) -> str | None:
+        """Why the hub may not leave the bridge now (``None``: it may)."""
+        async with self._store.read() as reader:
+            unverified = await reader.list_hub_cells(hub_id=hub_id, configuration="unverified",
+                                                     limit=1)
+        if unverified:
+            return (f"cell {unverified[0].position} of {unverified[0].battery_did} is "
+                    "unverified: register the authorised replacement first")
+        return None
+
     async def retire_pack(self, hub_id: str) -> int:
         """Take a hub off the bridge on purpose (its pack leaves the bench, or custody moves
         on): its open periods close, and its pack's batch closes and is credentialed now, so
         every event it raised is in the passport before another node holds it. Messages the
-        hub still sends are then refused as from an unknown hub. How many events it took."""
+        hub still sends are then refused as from an unknown hub. How many events it took.
+
+        Refused (``RetireRefused``) while a cell of the hub is unverified: taking the pack off
+        the bridge must not lift the tamper lock; a technician's replacement does."""
+        blocker = await self.retire_blocker(hub_id)
+        if blocker is not None:
+            raise RetireRefused(blocker)
         battery_did = self._hubs.pop(hub_id, None)
         self._keys.pop(hub_id, None)
         now = self._clock()
@@ -530,6 +581,10 @@ class HubBridge:
         batch = batcher.flush(now) if batcher is not None else None
         if battery_did is not None and batch is not None:
             await self._commit(battery_did, batch)
+        # the registry goes too, so a restart does not register the hub again and report
+        # its (silent) monitors lost
+        async with self._store.transaction() as tx:
+            await tx.delete_hub_cells(hub_id)
         return len(fresh)
 
     async def flush(self) -> None:
@@ -587,4 +642,4 @@ class HubBridge:
         }
 
 
-__all__ = ["BridgeStats", "HubBridge", "ReplacementRefused", "cell_id"]
+__all__ = ["BridgeStats", "HubBridge", "ReplacementRefused", "RetireRefused", "cell_id"]

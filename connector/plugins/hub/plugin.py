@@ -93,9 +93,16 @@ class HubSettings(BaseModel):
 
 
 def simulated_hub(pack: SimulatedPack) -> Any:
-    from connector.plugins.hub.simulator import SimulatedHub
+    """The pack's simulated hub. Its key derives from the seed AND the pack, so two packs on
+    one bench (same seed) never share a hub identity."""
+    import hashlib
 
-    hub = SimulatedHub(pack.battery_did, pack.cells, seed=pack.seed)
+    from connector.plugins.hub.simulator import SimulatedHub
+    from credentials.did_key import key_from_seed
+
+    key = key_from_seed(hashlib.sha256(f"bpc-simulated-hub|{pack.seed}|"
+                                       f"{pack.battery_did}".encode()).digest())
+    hub = SimulatedHub(pack.battery_did, pack.cells, seed=pack.seed, hub_key=key)
     for fault in pack.faults:
         match = _FAULT.fullmatch(fault)
         assert match is not None

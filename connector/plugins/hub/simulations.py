@@ -28,6 +28,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from connector.management.auth import require_operator
+from connector.plugins.hub.bridge import RetireRefused
 from connector.plugins.hub.events import EventKind
 from connector.plugins.hub.plugin import SimulatedPack, simulated_hub
 from connector.plugins.hub.simulated_source import SimulatedSource
@@ -147,15 +148,19 @@ async def stop_simulation(request: web.Request) -> web.Response:
     from connector.plugins.hub.routes import _bridge
 
     battery = request.match_info["battery_did"]
-    simulation = request.app[SIMULATIONS].by_battery.pop(battery, None)
+    simulation = request.app[SIMULATIONS].by_battery.get(battery)
     if simulation is None:
         raise _problem(404, "not-found", "No such simulation",
                        f"no simulated hub streams for {battery!r}")
+    blocker = await _bridge(request).retire_blocker(simulation.hub_id)
+    if blocker is not None:  # checked before the stream stops: a refusal changes nothing
+        raise _problem(409, "unverified-cells", "The pack's tamper lock is on", blocker)
+    request.app[SIMULATIONS].by_battery.pop(battery, None)
     await simulation.source.close()
     simulation.task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await simulation.task
-    closing = await _bridge(request).retire_pack(simulation.hub_id)
+    closing = await _retire(request, simulation.hub_id)
     return web.json_response({**simulation.to_json(), "running": False,
                               "closingEvents": closing})
 
@@ -170,8 +175,18 @@ async def retire_pack(request: web.Request) -> web.Response:
     bridge = _bridge(request)
     if not any(h["hub"] == hub_id for h in (await bridge.status())["hubs"]):
         raise _problem(404, "not-found", "No such hub", f"hub {hub_id!r} is not registered")
-    closing = await bridge.retire_pack(hub_id)
+    closing = await _retire(request, hub_id)
     return web.json_response({"hubId": hub_id, "closingEvents": closing})
+
+
+async def _retire(request: web.Request, hub_id: str) -> int:
+    from connector.plugins.hub.routes import _bridge
+
+    try:
+        return await _bridge(request).retire_pack(hub_id)
+    except RetireRefused as exc:
+        raise _problem(409, "unverified-cells", "The pack's tamper lock is on",
+                       str(exc)) from None
 
 
 @require_operator
