@@ -142,8 +142,10 @@ def create_app(
     data_access.add_routes(app)
     status_lists.add_routes(app)
     status_routes.add_routes(app)
-    from connector import passport_page  # the QR-linked passport page (issue 8)
-    passport_page.add_routes(app)
+    from connector import passport_page, shipments
+
+    passport_page.add_routes(app)  # the QR-linked passport page
+    shipments.add_routes(app)  # shipment declarations: attestations, verification, page
     routes_catalog.add_routes(app)
     routes_negotiation.add_routes(app, dsp_settings)
     routes_transfer.add_routes(app, transfer_settings)

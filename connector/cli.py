@@ -15,9 +15,11 @@ from rich.markup import escape
 
 from connector import __version__
 from connector.consumer_cli import register as register_consumer_commands
+from connector.interop_cli import register as register_interop_commands
 from connector.keystore_cli import CliError, open_keystore
 from connector.passport_cli import passport_app
 from connector.plugins.manager import add_plugin_commands
+from connector.shipments_cli import register as register_shipment_commands
 from connector.trust_cli import register as register_trust_commands
 from connector.usage.cli import register as register_usage_commands
 from connector.wallet_cli import register as register_wallet_commands
@@ -55,7 +57,8 @@ register_consumer_commands(app)
 register_usage_commands(app)
 register_trust_commands(app)
 register_wallet_commands(app)
-__import__("connector.interop_cli").interop_cli.register(app)  # bpc interop
+register_interop_commands(app)  # bpc interop
+register_shipment_commands(app)  # bpc shipment
 add_plugin_commands(app)  # installed plugins' commands (connector.plugins); last: never replace
 
 out = Console(emoji=False, highlight=False)

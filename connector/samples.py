@@ -31,6 +31,7 @@ from credentials.passport.types import (
     CustodyTransfer,
     Dismantler,
     ElementMass,
+    FunctionalityTest,
     MaterialBatch,
     Membership,
     PackAssembly,
@@ -43,6 +44,8 @@ from credentials.passport.types import (
     Shipment,
     ShipmentPurpose,
     StateOfHealth,
+    TestResult,
+    TreatmentFacilityAuthorisation,
     VehicleIntegration,
     build_credential,
     parse_credential,
@@ -803,6 +806,70 @@ def membership(
     return _credential(subject, issuer_did, rng, issued)
 
 
+# --- shipment evidence (connector/shipments) -------------------------------------------------
+
+TEST_METHODS = ("IEC 62660-1 capacity test at 25 °C, C/3 discharge",
+                "BMS read-out and HPPC pulse test (5 s, 2C)",
+                "UN ECE R100 insulation and capacity check")
+
+
+def functionality_test(
+    battery_did: str,
+    issuer_did: str,
+    *,
+    state_of_health_pct: Decimal | str | None = None,
+    result: TestResult = "pass",
+    tester_did: str | None = None,
+    tested: datetime | None = None,
+    rng: random.Random | None = None,
+    issued: datetime | None = None,
+) -> dict[str, Any]:
+    """An unsigned ``FunctionalityTestCredential`` (shipment evidence, Basel condition 2): a
+    state of health of 65-90 % unless given, tested up to 3 days before ``issued``; the tester
+    defaults to the issuer."""
+    rng = rng or random.Random()
+    issued = _issued(issued)
+    soh = (Decimal(str(state_of_health_pct)) if state_of_health_pct is not None
+           else _round(rng.uniform(65.0, 90.0), 1))
+    subject = FunctionalityTest(
+        id=battery_did,
+        state_of_health_pct=soh,
+        tested_at=tested or issued - timedelta(minutes=rng.randrange(10, 3 * 24 * 60)),
+        tester=tester_did or issuer_did,
+        test_method=rng.choice(TEST_METHODS),
+        test_result=result,
+    )
+    return build_credential(subject, issuer=issuer_did, valid_from=issued,
+                            credential_id=_urn(rng))
+
+
+def treatment_facility_authorisation(
+    facility_did: str,
+    authority_did: str,
+    *,
+    operations: Sequence[ShipmentPurpose] = ("Repair", "Repurposing", "Recycling"),
+    country: str = "DE",
+    name: str = "Recycler treatment facility",
+    valid_years: int = 5,
+    rng: random.Random | None = None,
+    issued: datetime | None = None,
+) -> dict[str, Any]:
+    """An unsigned ``TreatmentFacilityAuthorisationCredential``: a competent authority's permit
+    for ``operations`` at ``facility_did``, valid ``valid_years`` from ``issued``."""
+    rng = rng or random.Random()
+    issued = _issued(issued)
+    subject = TreatmentFacilityAuthorisation(
+        id=facility_did,
+        facility_name=name,
+        facility_country=country,
+        permit_identifier=f"{country}-BATT-{rng.randrange(10**5, 10**6)}",
+        authorised_operation=list(operations),
+    )
+    return build_credential(subject, issuer=authority_did, valid_from=issued,
+                            valid_until=issued + timedelta(days=365 * valid_years),
+                            credential_id=_urn(rng))
+
+
 __all__ = [
     "CAM_KG_PER_KWH",
     "ELEMENT_KG_PER_KWH",
@@ -813,6 +880,7 @@ __all__ = [
     "cam_batch",
     "custody_transfer",
     "dismantler",
+    "functionality_test",
     "manufacturing_credential",
     "membership",
     "nmc811_material_chain",
@@ -827,5 +895,6 @@ __all__ = [
     "repurposing",
     "shipment",
     "state_of_health",
+    "treatment_facility_authorisation",
     "vehicle_integration",
 ]

@@ -15,6 +15,8 @@ from vocab.contexts_bundle import (
     HUB_CONTEXT_V1,
     MULTIKEY_V1,
     ROLES_CONTEXT_V1,
+    SHIPMENT_CONTEXT_V1,
+    SHIPMENT_VOCAB,
     known_context_urls,
 )
 from vocab.loader import ContextNotAllowed, document_loader
@@ -30,6 +32,8 @@ __all__ = [
     "HUB_CONTEXT_V1",
     "MULTIKEY_V1",
     "ROLES_CONTEXT_V1",
+    "SHIPMENT_CONTEXT_V1",
+    "SHIPMENT_VOCAB",
     "ContextNotAllowed",
     "document_loader",
     "known_context_urls",

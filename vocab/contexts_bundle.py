@@ -28,6 +28,10 @@ ROLES_CONTEXT_V1 = "https://w3id.org/battery-passport-connector/roles/v1"
 #: Cell-level passport entries of the hub bridge (terms under ``BATTERY_VOCAB``). Its own URL
 #: only because ``battery/v1`` is published and never edited; used after ``battery/v1``.
 HUB_CONTEXT_V1 = "https://w3id.org/battery-passport-connector/hub/v1"
+#: Shipment declarations (functionality tests, facility authorisations, agreement attestations);
+#: terms under ``SHIPMENT_VOCAB``, used after ``battery/v1`` whose terms it reuses.
+SHIPMENT_CONTEXT_V1 = "https://w3id.org/battery-passport-connector/shipment/v1"
+SHIPMENT_VOCAB = "https://w3id.org/battery-passport-connector/shipment#"
 
 
 @cache

@@ -31,6 +31,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from connector import samples
+from connector.shipments.story import declare_shipment
 from connector.valuechain.nodes import NodeHandle
 from credentials import JCS
 from credentials.did_key import key_from_seed
@@ -85,6 +86,7 @@ class Outcome:
     role_proof_queries: int | None = None
     output_batches: list[str] = field(default_factory=list)
     recycled_content: dict[str, str] = field(default_factory=dict)
+    shipment_verdict: dict[str, str] = field(default_factory=dict)
     steps: list[tuple[str, float]] = field(default_factory=list)
 
 
@@ -375,6 +377,7 @@ class ValueChain:
             battery, fleet.did, self.api["recycler"].did, purpose="Recycling",
             rng=self.rng), "fleet: ship to the recycler")
         self.say("end of first life: shipped to the recycler for recycling")
+        self.outcome.shipment_verdict = await declare_shipment(self)
         await self.hand_over(battery, "fleet", "recycler")
 
     # --- 5. dismantling data ------------------------------------------------------------------

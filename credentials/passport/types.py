@@ -43,7 +43,7 @@ from credentials.merkle import decode_hash
 from credentials.model import types_of
 from credentials.passport.errors import UnknownCredentialType
 from credentials.timestamps import format_datetime
-from vocab import BATTERY_CONTEXT_V1, CREDENTIALS_V2, HUB_CONTEXT_V1
+from vocab import BATTERY_CONTEXT_V1, CREDENTIALS_V2, HUB_CONTEXT_V1, SHIPMENT_CONTEXT_V1
 
 # --- scalar types -----------------------------------------------------------------------------
 
@@ -735,6 +735,135 @@ class Membership(ParticipantSubject):
     member_of: Text
 
 
+# --- shipment declarations (connector/shipments) ---------------------------------------------
+#
+# The evidence a shipment declaration bundles so a customs officer can tell a used battery that
+# is a product from one that is waste (Basel e-waste guidelines; BattReg Annex XIV). Their terms
+# are in ``shipment/v1`` (used after ``battery/v1``, whose terms they reuse). They are kept out
+# of ``CREDENTIAL_TYPES``: they are not entries of the hash-linked passport chain but evidence
+# issued by others (a tester, a competent authority, the parties of an agreement) that travels
+# with the consignment; ``SHIPMENT_CREDENTIAL_TYPES`` and ``parse_shipment_credential`` read them.
+
+SHIPMENT_CONTEXTS = (CREDENTIALS_V2, BATTERY_CONTEXT_V1, SHIPMENT_CONTEXT_V1)
+TestResult = Literal["pass", "fail"]
+#: An absolute URI (agreement and credential ids: ``urn:uuid:…``, ``https://…``).
+_ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s]+")
+AbsoluteUri = Annotated[str, _pattern(_ABSOLUTE_URI, "an absolute URI such as urn:uuid:…")]
+#: UN numbers of lithium batteries in transport (ADR/IMDG): cells and batteries alone, packed
+#: with or contained in equipment, and vehicles powered by them.
+_UN_NUMBER = re.compile(r"UN(3480|3481|3090|3091|3171|3536)")
+
+
+class FunctionalityTest(BatterySubject):
+    """The functionality test of one battery (Basel: "evidence of evaluation/testing ... for
+    every item"; Annex XIV(3)): measured state of health, when, by whom, how, and the verdict.
+
+    Issued by the tester (its node); ``tester`` names the person or facility that ran it when
+    that is not the issuer itself.
+    """
+
+    credential_type = "FunctionalityTestCredential"
+    contexts = SHIPMENT_CONTEXTS
+
+    state_of_health_pct: Percentage
+    tested_at: Instant
+    tester: Did
+    test_method: Text
+    test_result: TestResult
+
+
+class TreatmentFacilityAuthorisation(PassportSubject):
+    """A competent authority's permit for a treatment facility: which operations (repair,
+    repurposing, recycling) it may carry out on used batteries, under which permit, where."""
+
+    credential_type = "TreatmentFacilityAuthorisationCredential"
+    subject_type = "Participant"
+    contexts = SHIPMENT_CONTEXTS
+
+    id: Did
+    type: str | list[str] = "Participant"
+    facility_name: Text
+    facility_country: Country
+    permit_identifier: Text
+    authorised_operation: Annotated[list[ShipmentPurpose], Field(min_length=1)]
+
+
+class ContractAgreement(PassportSubject):
+    """One party's signed attestation of a Dataspace Protocol contract agreement: DSP
+    agreements carry no signatures, so each party signs what it agreed to (the JCS digest of
+    the agreement's ODRL document) and the counterparty's attestation proves the other side."""
+
+    credential_type = "ContractAgreementCredential"
+    subject_type = "ContractAgreement"
+    contexts = SHIPMENT_CONTEXTS
+
+    id: AbsoluteUri
+    type: str | list[str] = "ContractAgreement"
+    agreement_provider: Did
+    agreement_consumer: Did
+    agreement_target: Text
+    policy_digest: Digest
+    agreement_signed_at: Instant
+
+
+class PackagingDeclaration(_Model):
+    """Basel condition 4: protection against damage in transport (ADR P903 for intact
+    lithium batteries, P908/P909/P911 for damaged or defective ones)."""
+
+    type: Literal["PackagingDeclaration"] | None = None
+    un_number: Annotated[str, _pattern(_UN_NUMBER, "a lithium battery UN number (UN3480, …)")]
+    packing_instruction: Text
+    protected_against_damage: bool
+
+
+class ConsignmentItem(_Model):
+    """One battery of a consignment: its passport summary, declared purpose and packaging."""
+
+    type: Literal["ConsignmentItem"] | None = None
+    battery_did: Did
+    passport_head: Digest | None = None
+    battery_chemistry: Text | None = None
+    battery_mass_kg: PositiveDecimal | None = None
+    shipment_purpose: ShipmentPurpose
+    functionality_test: AbsoluteUri | None = None
+    packaging: PackagingDeclaration
+
+
+class ShipmentDeclarationSubject(PassportSubject):
+    """The shipper's declaration (Basel condition 3): the consignment, its receiving facility,
+    the contract it moves under and, per battery, what it is shipped for."""
+
+    credential_type = "ShipmentDeclarationCredential"
+    subject_type = "Consignment"
+    contexts = SHIPMENT_CONTEXTS
+
+    id: Urn
+    type: str | list[str] = "Consignment"
+    consignor: Did
+    consignee: Did
+    destination_country: Country
+    contract_agreement: AbsoluteUri
+    policy_digest: Digest
+    holder_declaration: Text
+    consignment_item: Annotated[list[ConsignmentItem], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _one_item_per_battery(self) -> Self:
+        batteries = [item.battery_did for item in self.consignment_item]
+        repeated = sorted({b for b in batteries if batteries.count(b) > 1})
+        if repeated:
+            raise ValueError(f"battery {', '.join(repeated)} is listed more than once")
+        return self
+
+
+#: Credential type name → the model of its subject, for the shipment evidence above.
+SHIPMENT_CREDENTIAL_TYPES: dict[str, type[PassportSubject]] = {
+    model.credential_type: model
+    for model in (FunctionalityTest, TreatmentFacilityAuthorisation, ContractAgreement,
+                  ShipmentDeclarationSubject)
+}
+
+
 # --- registry, building and reading -----------------------------------------------------------
 
 #: Credential type name → the model of its subject.
@@ -869,6 +998,33 @@ def parse_credential(document: dict[str, Any]) -> PassportSubject:
         raise _malformed(exc) from exc
 
 
+def parse_shipment_credential(document: dict[str, Any]) -> PassportSubject:
+    """Typed reading of a shipment credential's subject (``SHIPMENT_CREDENTIAL_TYPES``);
+    ``UnknownCredentialType`` or ``MalformedDocument`` naming the failing attribute."""
+    if not isinstance(document, dict):
+        raise MalformedDocument("a credential must be a JSON object")
+    names = [t for t in types_of(document) if t != "VerifiableCredential"]
+    known = [t for t in names if t in SHIPMENT_CREDENTIAL_TYPES]
+    if len(known) != 1:
+        raise UnknownCredentialType(
+            f"expected exactly one shipment credential type, found {names!r}", path="type")
+    model = SHIPMENT_CREDENTIAL_TYPES[known[0]]
+    contexts = document.get("@context")
+    missing = [url for url in model.contexts
+               if not isinstance(contexts, list) or url not in contexts]
+    if missing:
+        raise MalformedDocument(
+            f"a {model.credential_type} uses the context {', '.join(missing)}", path="@context")
+    subject = document.get("credentialSubject")
+    if not isinstance(subject, dict):
+        raise MalformedDocument("a shipment credential has exactly one credentialSubject "
+                                "object", path="credentialSubject")
+    try:
+        return model.model_validate(subject, by_alias=True, by_name=False)
+    except ValidationError as exc:
+        raise _malformed(exc) from exc
+
+
 __all__ = [
     "CONTEXTS",
     "CREDENTIAL_TYPES",
@@ -876,6 +1032,8 @@ __all__ = [
     "HUB_CONTEXTS",
     "HUB_EVENT_KINDS",
     "ISO_COUNTRIES",
+    "SHIPMENT_CONTEXTS",
+    "SHIPMENT_CREDENTIAL_TYPES",
     "BatchInput",
     "BatchSubject",
     "BatteryManufacturing",
@@ -886,16 +1044,20 @@ __all__ = [
     "CellEventBatch",
     "CellReplacement",
     "ComponentReplacement",
+    "ConsignmentItem",
+    "ContractAgreement",
     "CredentialReference",
     "CustodyTransfer",
     "DidKey",
     "Dismantler",
     "ElementMass",
     "EventCount",
+    "FunctionalityTest",
     "HubEventKind",
     "MaterialBatch",
     "Membership",
     "PackAssembly",
+    "PackagingDeclaration",
     "ParticipantSubject",
     "PassportSubject",
     "RawMaterialOrigin",
@@ -904,11 +1066,15 @@ __all__ = [
     "Repair",
     "Repurposing",
     "Shipment",
+    "ShipmentDeclarationSubject",
     "ShipmentPurpose",
     "StateOfHealth",
+    "TestResult",
+    "TreatmentFacilityAuthorisation",
     "UnknownCredentialType",
     "VehicleIntegration",
     "build_credential",
     "credential_type_of",
     "parse_credential",
+    "parse_shipment_credential",
 ]

@@ -68,6 +68,17 @@ def test_the_demo_plays_the_battery_life_across_five_nodes(tmp_path: Path) -> No
     assert len(agreements) == 1
     received = _rows(stores["recycler"], "SELECT data, purged_at FROM received_data")
     assert len(received) == 1 and received[0]["purged_at"] is None
+    # the fleet operator's shipment declaration verifies offline once the nodes are gone:
+    # recycling is waste, with the rule that decided it
+    declaration = root / "shipment-declaration.json"
+    assert declaration.exists() and (root / "shipment-cache").is_dir()
+    verdict = bpc("shipment", "verify", str(declaration), "--offline-cache",
+                  str(root / "shipment-cache"), "--json")
+    assert verdict.returncode == 1, verdict.stdout + verdict.stderr  # 1: waste, by design
+    report = json.loads(verdict.stdout)
+    assert report["signatureValid"] and not report["findings"]
+    items = report["items"]
+    assert [(i["battery"], i["classification"]) for i in items] == [(battery, "waste")]
     kept = json.loads(received[0]["data"])["json"]
     assert kept["batteryDid"] == battery and len(kept["data"]["dismantlingSteps"]) == 5
 
