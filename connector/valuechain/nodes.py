@@ -154,6 +154,7 @@ async def local_nodes(specs: Sequence[NodeSpec], root: Path, *, keep_running: bo
                       overrides: Mapping[str, Mapping[str, Any]] | None = None,
                       ) -> AsyncIterator[dict[str, NodeHandle]]:
     """Start every node at once; stop them on exit unless ``keep_running``."""
+    root = root.resolve()  # each node runs in its own directory: relative paths would break
     passphrase = demo_passphrase(root)
     handles: dict[str, NodeHandle] = {}
     async with aiohttp.ClientSession() as session:

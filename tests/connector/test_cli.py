@@ -14,7 +14,7 @@ from connector.samples import manufacturing_credential
 
 
 def bpc(
-    *args: str, env: dict[str, str] | None = None, stdin: str = ""
+    *args: str, env: dict[str, str] | None = None, stdin: str = "", cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "connector", *args],
@@ -23,6 +23,7 @@ def bpc(
         input=stdin,
         env={**os.environ, "COLUMNS": "200", **(env or {})},
         timeout=120,
+        cwd=cwd,
     )
 
 

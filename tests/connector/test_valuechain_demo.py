@@ -35,8 +35,9 @@ def _rows(db: Path, sql: str) -> list[sqlite3.Row]:
 
 
 def test_the_demo_plays_the_battery_life_across_five_nodes(tmp_path: Path) -> None:
-    root = tmp_path / "demo"
-    run = bpc("demo", "--dir", str(root))
+    root = tmp_path / "bpc-demo"
+    # as `make demo` runs it: the default, relative directory, from where the user is
+    run = bpc("demo", cwd=tmp_path)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     stores = {role: root / role / "data" / "node.db" for role in ROLES}
     for role, db in stores.items():
