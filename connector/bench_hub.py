@@ -81,7 +81,6 @@ import math
 import os
 import random
 import secrets
-import socket
 import sqlite3
 import tempfile
 import time
@@ -108,7 +107,7 @@ from rich.table import Table
 from connector.app import IDENTITY, STORE, create_app
 from connector.bench import machine_info, met_mark
 from connector.bench_dsp import percentile
-from connector.bench_nodes import PASSPHRASE_ENV, free_port
+from connector.bench_nodes import PASSPHRASE_ENV, broker_unreachable, free_port
 from connector.config import NodeConfig
 from connector.passports import start_sample_passport
 from connector.plugins.hub.batching import ClosedBatch
@@ -602,14 +601,6 @@ async def readings_phase(node: RunningNode, count: int, packs: int, seed: int = 
                                readings=readings)
 
 
-def _broker_unreachable(host: str, port: int, timeout: float = 2.0) -> str | None:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return None
-    except OSError as exc:
-        return f"the MQTT broker is not reachable at {host}:{port} ({exc or type(exc).__name__})"
-
-
 async def mqtt_phase(node: RunningNode, count: int, packs: int, *, host: str, port: int,
                      per_message: int = EVENTS_PER_MESSAGE, seed: int = 300) -> Phase | str:
     """The ``mqtt_events_per_s`` run; a string says why it could not be measured."""
@@ -621,7 +612,7 @@ async def mqtt_phase(node: RunningNode, count: int, packs: int, *, host: str, po
         forget_session,
     )
 
-    problem = _broker_unreachable(host, port)
+    problem = broker_unreachable(host, port)
     if problem is not None:
         return problem
     hubs = [await new_pack(node, seed + i) for i in range(packs)]

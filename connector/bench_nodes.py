@@ -27,7 +27,7 @@ import socket
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,12 +77,15 @@ class ProviderNode:
     log_path: Path
 
 
-def _child_env(passphrase: str) -> dict[str, str]:
-    """The provider's environment: ours minus every ``BPC_*`` override (a user's
-    ``BPC_STORE`` must not silently move the provider elsewhere), plus the passphrase and an
-    import path that finds this source tree even when it is not installed."""
+def child_env(passphrase: str, *, passphrase_env: str = PASSPHRASE_ENV,
+              extra: dict[str, str] | None = None) -> dict[str, str]:
+    """A node process's environment: ours minus every ``BPC_*`` override (a user's
+    ``BPC_STORE`` must not silently move the node elsewhere), plus the passphrase (in
+    ``passphrase_env``), ``extra`` and an import path that finds this source tree even when it
+    is not installed."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("BPC_")}
-    env[PASSPHRASE_ENV] = passphrase
+    env[passphrase_env] = passphrase
+    env.update(extra or {})
     source_root = str(Path(connector.__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join(
         part for part in (source_root, env.get("PYTHONPATH", "")) if part)
@@ -125,7 +128,7 @@ async def provider_process(
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "connector", "serve", "--config", str(config_path),
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=log,
-            env=_child_env(passphrase), cwd=workdir,
+            env=child_env(passphrase), cwd=workdir,
         )
     try:
         did = await wait_healthy(url, process, log_path, session)
@@ -360,6 +363,27 @@ def postgres_unreachable(url: str, timeout: float = 2.0) -> str | None:
         return f"PostgreSQL is not reachable at {host}:{port} ({exc or type(exc).__name__})"
 
 
+def broker_unreachable(host: str, port: int, timeout: float = 2.0) -> str | None:
+    """Why the MQTT broker at ``host:port`` takes no TCP connection (``None`` when it does)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except OSError as exc:
+        return f"the MQTT broker is not reachable at {host}:{port} ({exc or type(exc).__name__})"
+
+
+async def drop_schemas(url: str, schemas: Iterable[str]) -> None:
+    """Drop the PostgreSQL ``schemas`` (and everything in them) of the server at ``url``."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        for schema in schemas:
+            await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    finally:
+        await conn.close()
+
+
 def schema_url(url: str, schema: str) -> str:
     """``url`` with ``?schema=`` added (the store creates the schema when it opens)."""
     return f"{url}{'&' if urlsplit(url).query else '?'}schema={schema}"
@@ -373,14 +397,7 @@ async def fresh_schemas(url: str, *names: str) -> AsyncIterator[list[str]]:
     try:
         yield [schema_url(url, schema) for schema in schemas]
     finally:
-        import asyncpg
-
-        conn = await asyncpg.connect(url, timeout=10)
-        try:
-            for schema in schemas:
-                await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        finally:
-            await conn.close()
+        await drop_schemas(url, schemas)
 
 
 __all__ = [
@@ -391,7 +408,10 @@ __all__ = [
     "ProviderNode",
     "SeededAsset",
     "StateWatch",
+    "broker_unreachable",
+    "child_env",
     "consumer_node",
+    "drop_schemas",
     "free_port",
     "fresh_schemas",
     "log_tail",

@@ -18,7 +18,13 @@ from pathlib import Path
 import aiohttp
 from rich.console import Console
 
-from connector.bench_nodes import free_port, postgres_unreachable, schema_url
+from connector.bench_nodes import (
+    broker_unreachable,
+    drop_schemas,
+    free_port,
+    postgres_unreachable,
+    schema_url,
+)
 from connector.valuechain.compose import ComposeError, devnet_specs, read_compose
 from connector.valuechain.demo import nodes_table, print_inspect, summary_table
 from connector.valuechain.nodes import NodeHandle, NodeStartError, local_nodes
@@ -33,27 +39,6 @@ def _broker(text: str) -> tuple[str, int]:
     if not host or not port.isdigit():
         raise ValueError(f"--mqtt {text!r}: expected host:port")
     return host, int(port)
-
-
-def broker_unreachable(host: str, port: int, timeout: float = 2.0) -> str | None:
-    import socket
-
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return None
-    except OSError as exc:
-        return f"no MQTT broker at {host}:{port} ({exc or type(exc).__name__})"
-
-
-async def _drop_schemas(postgres: str, schemas: list[str]) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(postgres, timeout=10)
-    try:
-        for schema in schemas:
-            await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-    finally:
-        await conn.close()
 
 
 async def play_devnet(console: Console, compose: Path, root: Path, *, postgres: str,
@@ -78,7 +63,7 @@ async def play_devnet(console: Console, compose: Path, root: Path, *, postgres: 
                 outcome = await ValueChain(handles, session, console, hub_broker=mqtt).run()
     finally:
         if not keep_running:
-            await _drop_schemas(postgres, list(schemas.values()))
+            await drop_schemas(postgres, schemas.values())
     return outcome, handles, list(schemas.values())
 
 

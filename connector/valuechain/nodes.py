@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import secrets
 import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -23,9 +22,9 @@ from typing import Any
 
 import aiohttp
 
-import connector
 from connector.bench_nodes import (
     NodeStartError,
+    child_env,
     free_port,
     stop_process,
     wait_healthy,
@@ -101,17 +100,6 @@ def _secret_file(path: Path, value: str) -> None:
     path.chmod(0o600)
 
 
-def child_env(passphrase: str, api_key: str) -> dict[str, str]:
-    """A node's environment: ours without ``BPC_*`` overrides (a user's ``BPC_STORE`` must
-    not move a demo node), the passphrase, its operator key, and this source tree."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BPC_")}
-    env[PASSPHRASE_ENV] = passphrase
-    env["BPC_OPERATOR_API_KEY"] = api_key
-    root = str(Path(connector.__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-    return env
-
-
 async def _start(spec: NodeSpec, root: Path, passphrase: str, session: aiohttp.ClientSession,
                  overrides: Mapping[str, Any] | None) -> NodeHandle:
     directory = root / spec.name
@@ -126,7 +114,9 @@ async def _start(spec: NodeSpec, root: Path, passphrase: str, session: aiohttp.C
         handle.process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "connector", "serve", "--config", str(config_path),
             stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
-            env=child_env(passphrase, api_key), cwd=directory, start_new_session=True)
+            env=child_env(passphrase, passphrase_env=PASSPHRASE_ENV,
+                          extra={"BPC_OPERATOR_API_KEY": api_key}),
+            cwd=directory, start_new_session=True)
     handle.did = await wait_healthy(handle.url, handle.process, handle.log_path, session,
                                     name=f"node {handle.name}")
     return handle
@@ -172,5 +162,5 @@ async def local_nodes(specs: Sequence[NodeSpec], root: Path, *, keep_running: bo
             await asyncio.gather(*(stop_node(h) for h in handles.values()))
 
 
-__all__ = ["PASSPHRASE_ENV", "NodeHandle", "NodeSpec", "NodeStartError", "child_env",
+__all__ = ["PASSPHRASE_ENV", "NodeHandle", "NodeSpec", "NodeStartError",
            "demo_passphrase", "local_nodes", "stop_node", "toml_text", "write_config"]
