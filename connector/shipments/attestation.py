@@ -52,6 +52,13 @@ ATTESTATION_ROUTE = "/dsp-ext/agreements/{id}/attestation"
 MAX_ATTESTATION_DAYS = 365
 FACILITY_AUTHORISATION = "TreatmentFacilityAuthorisationCredential"
 MAX_ANSWER_BYTES = 1024 * 1024
+MAX_REMEMBERED = 10_000
+"""Attestations kept per node process (oldest forgotten first; then issued again)."""
+
+ATTESTATIONS = web.AppKey("agreement_attestations", dict)
+"""Agreement id → this node's signed attestation of it: repeated requests of the counterparty
+(and every declaration) get the same credential, valid until the agreement ends, instead of
+a new one and a new status-list entry each."""
 
 
 class AttestationError(Exception):
@@ -129,13 +136,19 @@ async def attest(app: web.Application, agreement_id: str, *, now: datetime,
     if ended is not None:
         raise AttestationError(409, "agreement-ended",
                                f"agreement {agreement_id} is no longer in force: {ended}")
-    unsigned = attestation_credential(agreement, key.controller, now,
-                                      agreement_end(agreement, now))
+    issued = app[ATTESTATIONS]
+    signed = issued.get(agreement.id)
+    if signed is None:  # once per agreement: each issue takes a status-list entry
+        unsigned = attestation_credential(agreement, key.controller, now,
+                                          agreement_end(agreement, now))
 
-    def sign(document: dict[str, Any]) -> dict[str, Any]:
-        return issue_credential(document, key, suite=JCS, now=now)
+        def sign(document: dict[str, Any]) -> dict[str, Any]:
+            return issue_credential(document, key, suite=JCS, now=now)
 
-    signed = await app[STATUS_LISTS].issue_with_status(unsigned, sign)
+        signed = await app[STATUS_LISTS].issue_with_status(unsigned, sign)
+        if len(issued) >= MAX_REMEMBERED:
+            issued.pop(next(iter(issued)))
+        issued[agreement.id] = signed
     return agreement, signed
 
 
@@ -233,7 +246,7 @@ async def get_attestation(request: web.Request) -> web.Response:
                               "issuedAt": format_datetime(now)})
 
 
-__all__ = ["ATTESTATION_ROUTE", "AttestationError", "agreement_end", "attest",
+__all__ = ["ATTESTATIONS", "ATTESTATION_ROUTE", "AttestationError", "agreement_end", "attest",
            "attestation_credential", "facility_authorisations",
            "fetch_counterparty_attestation", "get_attestation", "node_address",
            "policy_digest"]

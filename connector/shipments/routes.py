@@ -41,6 +41,7 @@ from connector.problems import (
 )
 from connector.shipments.attestation import (
     ATTESTATION_ROUTE,
+    ATTESTATIONS,
     AttestationError,
     attest,
     fetch_counterparty_attestation,
@@ -343,6 +344,7 @@ async def post_cache(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
+    app[ATTESTATIONS] = {}
     app.router.add_post("/management/shipments", post_shipment)
     app.router.add_get(ATTESTATION_ROUTE, get_attestation)
     app.router.add_get("/shipments/verify", get_verify_page)

@@ -23,7 +23,7 @@ import aiohttp
 import pytest
 
 from connector import samples
-from connector.app import create_app
+from connector.app import IDENTITY, create_app
 from connector.config import NodeConfig
 from connector.participant_auth import sign_request
 from connector.serve import RunningNode, running_node
@@ -57,6 +57,7 @@ class Api:
     def __init__(self, session: aiohttp.ClientSession, running: RunningNode) -> None:
         self.session = session
         self.url = f"http://127.0.0.1:{running.port}"
+        self.running = running
         self.did = ""
 
     async def call(self, method: str, path: str, body: Any = None, *,
@@ -194,6 +195,17 @@ async def test_declare_and_verify_online_and_offline(tmp_path: Path) -> None:
         token = sign_request(outsider, audience=fleet.did, method="GET", url=url, body=b"")
         async with session.get(url, headers={"Authorization": f"Bearer {token}"}) as response:
             assert response.status == 404  # not a party: as if the agreement did not exist
+        # the counterparty asking again gets the same credential, not a new one (and no new
+        # status-list entry) each time
+        key = recycler.running.app[IDENTITY].signing_key
+        ids = []
+        for _ in range(2):
+            token = sign_request(key, audience=fleet.did, method="GET", url=url, body=b"")
+            async with session.get(url, headers={"Authorization": f"Bearer {token}"}
+                                   ) as response:
+                assert response.status == 200
+                ids.append((await response.json())["attestation"]["id"])
+        assert ids[0] == ids[1]
 
         # the cache is not revoked yet; the facility's permit is revoked only after the cache
         # was filled, so the offline verdict is as of the cache
